@@ -1,0 +1,12 @@
+export { loadNativeAddon, nativeAddonPath, nativeInfo, cudaSelfTest } from './addon.js';
+export type { NativeInfo } from './addon.js';
+export { NATIVE_EXPORTS } from './types.js';
+export type {
+  BuildInfo,
+  CpuFeatures,
+  CudaDeviceInfo,
+  CudaDeviceList,
+  CudaSelfTestResult,
+  NativeAddon,
+  NativeExportName,
+} from './types.js';

@@ -1,0 +1,16 @@
+export { ChatTemplate, builtinChatTemplate, renderChat, templateFromMetadata, normalizeTools, toolFunction } from './template.js';
+export type { ChatTemplateOptions } from './template.js';
+export { QWEN35_BUILTIN_CHAT_TEMPLATE } from './builtin-template.js';
+export { ChatOutputParser, parseChatOutput } from './parser.js';
+export type { ChatOutputParserOptions } from './parser.js';
+export type {
+  ChatRole,
+  ChatMessage,
+  ChatToolCall,
+  FunctionDefinition,
+  ToolDefinition,
+  RenderOptions,
+  ToolCall,
+  ChatEvent,
+  ParsedChatOutput,
+} from './types.js';

@@ -1,6 +1,6 @@
 // dequantizeF32 against ggml's own dequantize_row_* (ggml-quants.c of the llama.cpp source node-llama-cpp was
 // built from), compiled here with the system C compiler. Needs the llama.cpp source tree (LLAMA_SRC, default
-// /tmp/llama-src) and `cc`; skipped visibly otherwise.
+// else cloned from node-llama-cpp's bundled git source) and `cc`; skipped visibly otherwise.
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,8 +10,9 @@ import { dequantizeF32 } from '../../src/quant/dequant.js';
 import { randomTensorData } from '../../src/quant/random-blocks.js';
 import { Rng } from '../../src/quant/rng.js';
 import { GGMLType, ggmlTypeTraits } from '../../src/gguf/types.js';
+import { ensureLlamaSource } from '../helpers/llama-src.js';
 
-const SRC = process.env.LLAMA_SRC ?? '/tmp/llama-src';
+const SRC = ensureLlamaSource() ?? '(llama.cpp source unavailable)';
 const QUANTS_C = join(SRC, 'ggml/src/ggml-quants.c');
 const haveCc = spawnSync('cc', ['--version']).status === 0;
 const available = existsSync(QUANTS_C) && haveCc;

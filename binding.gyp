@@ -8,6 +8,7 @@
       'sources': [
         'native/addon/addon.cc',
         'native/core/build_info.cc',
+        'native/core/dtype.cc',
         'native/core/cpu_features.cc',
         'native/cpu/cpu_backend.cc',
         'native/cuda/cuda_stub.cc',

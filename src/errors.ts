@@ -42,6 +42,11 @@ export const ERROR_CODES = [
   'NATIVE_ADDON_NOT_BUILT',
   'NATIVE_ADDON_LOAD_FAILED',
   'NO_CUDA_DEVICE',
+  // execution
+  'BACKEND_UNAVAILABLE', // e.g. an ISA or backend the machine cannot run
+  'CONTEXT_FULL', // a position beyond the KV cache / context size
+  'OUT_OF_MEMORY',
+  'DISPOSED', // a native-backed object used after dispose()
   // usage
   'INVALID_ARGUMENT',
   'USAGE',

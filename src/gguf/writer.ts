@@ -29,6 +29,9 @@ export interface GGUFWriteTensor {
   readonly data: GGUFTensorData;
 }
 
+/** A tensor described without its data (header-only encoding). */
+export type GGUFTensorDescriptor = Omit<GGUFWriteTensor, 'data'> & { readonly data?: GGUFTensorData };
+
 export interface GGUFWriteSpec {
   readonly version?: 2 | 3;
   /** Alignment of tensor data. Written as `general.alignment` when not the default 32 (unless metadata has it). */
@@ -179,7 +182,7 @@ function writeArray(sink: HeaderSink, key: string, arrayType: GGUFValueType, val
   }
 }
 
-function metadataEntries(spec: GGUFWriteSpec): Array<readonly [string, GGUFMetadataValue]> {
+function metadataEntries(spec: Pick<GGUFWriteSpec, 'metadata'>): Array<readonly [string, GGUFMetadataValue]> {
   const md = spec.metadata;
   const entries: Array<readonly [string, GGUFMetadataValue]> =
     Symbol.iterator in md ? [...(md as Iterable<readonly [string, GGUFMetadataValue]>)] : Object.entries(md);
@@ -191,7 +194,7 @@ function metadataEntries(spec: GGUFWriteSpec): Array<readonly [string, GGUFMetad
   return entries;
 }
 
-function resolveAlignment(spec: GGUFWriteSpec, entries: Array<readonly [string, GGUFMetadataValue]>): { alignment: number; writeKey: boolean } {
+function resolveAlignment(spec: Pick<GGUFWriteSpec, 'alignment'>, entries: Array<readonly [string, GGUFMetadataValue]>): { alignment: number; writeKey: boolean } {
   const fromMeta = entries.find(([k]) => k === 'general.alignment')?.[1];
   if (fromMeta) {
     if (fromMeta.type !== GGUFValueType.UINT32 || typeof fromMeta.value !== 'number') fail('general.alignment must be a u32');
@@ -213,7 +216,7 @@ interface Layout {
   totalSize: number;
 }
 
-function layout(spec: GGUFWriteSpec): Layout {
+function layout(spec: GGUFWriteSpec | GGUFHeaderSpec): Layout {
   const version = spec.version ?? 3;
   if (version !== 2 && version !== 3) fail(`unsupported GGUF version ${String(version)}`);
   const entries = metadataEntries(spec);
@@ -268,6 +271,18 @@ function layout(spec: GGUFWriteSpec): Layout {
   const last = spec.tensors.length - 1;
   const dataBytes = last < 0 ? 0 : tensorOffsets[last]! + tensorSizes[last]!;
   return { header, tensorSizes, tensorOffsets, alignment, totalSize: header.length + dataBytes };
+}
+
+export type GGUFHeaderSpec = Omit<GGUFWriteSpec, 'tensors'> & { readonly tensors: readonly GGUFTensorDescriptor[] };
+
+/**
+ * Encodes only the header (magic … tensor infos, padded to the alignment) and returns the size the whole file
+ * would have. Writing the header and extending the file to `totalSize` (a sparse file) gives a valid GGUF of any
+ * size without writing its tensor data — for inspecting real-shape models and for benches that fill data later.
+ */
+export function encodeGGUFHeader(spec: GGUFHeaderSpec): { header: Uint8Array; totalSize: number; tensorOffsets: number[] } {
+  const l = layout(spec);
+  return { header: l.header, totalSize: l.totalSize, tensorOffsets: l.tensorOffsets.map((o) => o + l.header.length) };
 }
 
 /** Encodes a whole GGUF file in memory. Tensor data must be given as Uint8Array or synchronous producers. */

@@ -2,6 +2,7 @@
  * CLI plumbing: argument parsing with typed usage errors, the `error[CODE]: message` contract and exit codes.
  * Exit 0 ok · 1 bad input (a QwenHybridError about files, models, values) · 2 bad usage · 70 internal bug.
  */
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { QwenHybridError, isQwenHybridError } from '../errors.js';
 
@@ -84,4 +85,14 @@ export function table(rows: string[][], indent = '  '): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, [...c].length)));
   return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}
+
+/** Reads a UTF-8 file named on the command line; a missing or unreadable file is bad input naming it. */
+export async function readTextFile(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_READ_ERROR';
+    throw new QwenHybridError(code, `cannot read ${what} file '${path}': ${(e as Error).message}`, { file: path }, { cause: e });
+  }
 }

@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { templateFromMetadata, type ChatMessage, type ToolDefinition } from '../chat/index.js';
 import { QwenHybridError } from '../errors.js';
 import { readGGUFModel } from '../gguf/split.js';
-import { parseCommandArgs, UsageError, type Output } from './io.js';
+import { parseCommandArgs, readTextFile, UsageError, type Output } from './io.js';
 
 export const TEMPLATE_HELP = `Usage: qwen-hybrid template -m <model.gguf> (--user <text> | --messages <file.json>) [options]
 
@@ -19,13 +18,7 @@ file has none) and prints it.
 `;
 
 async function readJson(path: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_READ_ERROR';
-    throw new QwenHybridError(code, `cannot read ${what} file '${path}': ${(e as Error).message}`, { file: path }, { cause: e });
-  }
+  const text = await readTextFile(path, what);
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -1,8 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { QwenHybridError } from '../errors.js';
 import { readGGUFModel } from '../gguf/split.js';
 import { Tokenizer } from '../tokenizer/index.js';
-import { parseCommandArgs, table, UsageError, type Output } from './io.js';
+import { parseCommandArgs, readTextFile, table, UsageError, type Output } from './io.js';
 
 export const TOKENIZE_HELP = `Usage: qwen-hybrid tokenize -m <model.gguf> (--text <s> | --file <path>) [--special] [--json]
 
@@ -30,16 +28,7 @@ export async function tokenizeCommand(argv: string[], io: Output): Promise<numbe
   }
   if (values.model === undefined) throw new UsageError("tokenize: -m <model.gguf> is required (see 'qwen-hybrid tokenize --help')");
   if ((values.text === undefined) === (values.file === undefined)) throw new UsageError('tokenize: give exactly one of --text and --file');
-  let text = values.text;
-  if (text === undefined) {
-    const path = values.file!;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_READ_ERROR';
-      throw new QwenHybridError(code, `cannot read text file '${path}': ${(e as Error).message}`, { file: path }, { cause: e });
-    }
-  }
+  const text = values.text ?? (await readTextFile(values.file!, 'text'));
   const model = await readGGUFModel(values.model);
   const tokenizer = Tokenizer.fromGGUF(model.shards[0]!);
   const ids = tokenizer.encode(text, { special: values.special });

@@ -3,6 +3,7 @@
  * layer types, per-sequence state sizes, memory needed per context length.
  */
 import { QwenHybridError } from '../errors.js';
+import { getArray, getFloat, getNumberArray, getString, getUint } from '../gguf/metadata.js';
 import { GGUFValueType, type GGUFMetadataValue, type GGUFTensorInfo } from '../gguf/types.js';
 
 export const SUPPORTED_ARCHITECTURES = ['qwen35', 'qwen35moe'] as const;
@@ -64,81 +65,39 @@ export interface Qwen35Config {
 
 type Metadata = ReadonlyMap<string, GGUFMetadataValue>;
 
-const INT_TYPES = new Set([
-  GGUFValueType.UINT8, GGUFValueType.INT8, GGUFValueType.UINT16, GGUFValueType.INT16,
-  GGUFValueType.UINT32, GGUFValueType.INT32, GGUFValueType.UINT64, GGUFValueType.INT64,
-]);
-
-class ConfigReader {
-  constructor(private readonly md: Metadata, private readonly file: string, private readonly arch: string) {}
-
-  private fail(code: 'MISSING_METADATA' | 'GGUF_BAD_METADATA', key: string, what: string): never {
-    throw new QwenHybridError(code, `${this.file}: metadata '${key}' ${what}`, { file: this.file, key });
-  }
-
-  private get(key: string, optional: boolean): GGUFMetadataValue | undefined {
-    const v = this.md.get(key);
-    if (v === undefined && !optional) this.fail('MISSING_METADATA', key, `is required for architecture '${this.arch}' but missing`);
-    return v;
-  }
-
-  /** Non-negative integer of any integer type. */
-  uint(key: string): number;
-  uint(key: string, fallback: number | undefined): number | undefined;
-  uint(key: string, ...rest: [number | undefined] | []): number | undefined {
-    const v = this.get(key, rest.length > 0);
-    if (v === undefined) return rest[0];
-    if (!INT_TYPES.has(v.type)) this.fail('GGUF_BAD_METADATA', key, `must be an integer, found value type ${GGUFValueType[v.type]}`);
-    const n = Number(v.value as number | bigint);
-    if (!Number.isSafeInteger(n) || n < 0) this.fail('GGUF_BAD_METADATA', key, `must be a non-negative integer, found ${String(v.value)}`);
-    return n;
-  }
-
-  positive(key: string, fallback?: number): number {
-    const n = fallback === undefined ? this.uint(key) : this.uint(key, fallback)!;
-    if (n <= 0) this.fail('GGUF_BAD_METADATA', key, `must be > 0, found ${n}`);
-    return n;
-  }
-
-  float(key: string, fallback?: number): number {
-    const v = this.get(key, fallback !== undefined);
-    if (v === undefined) return fallback!;
-    if (v.type !== GGUFValueType.FLOAT32 && v.type !== GGUFValueType.FLOAT64 && !INT_TYPES.has(v.type)) {
-      this.fail('GGUF_BAD_METADATA', key, `must be a number, found value type ${GGUFValueType[v.type]}`);
-    }
-    const n = Number(v.value as number | bigint);
-    if (!Number.isFinite(n)) this.fail('GGUF_BAD_METADATA', key, `must be finite, found ${n}`);
-    return n;
-  }
-
-  string(key: string): string | undefined {
-    const v = this.get(key, true);
-    if (v === undefined) return undefined;
-    if (v.type !== GGUFValueType.STRING) this.fail('GGUF_BAD_METADATA', key, 'must be a string');
-    return v.value as string;
-  }
-
-  /** Array of numbers or booleans (booleans as 0/1). */
-  numberArray(key: string): number[] | undefined {
-    const v = this.get(key, true);
-    if (v === undefined) return undefined;
-    if (v.type !== GGUFValueType.ARRAY) this.fail('GGUF_BAD_METADATA', key, 'must be an array');
-    return v.value.map((el) => {
-      if (typeof el === 'boolean') return el ? 1 : 0;
-      if (typeof el === 'number' || typeof el === 'bigint') return Number(el);
-      return this.fail('GGUF_BAD_METADATA', key, 'must be an array of numbers or booleans');
-    });
-  }
-}
-
-function metadataString(md: Metadata, key: string): string | undefined {
-  const v = md.get(key);
-  return v?.type === GGUFValueType.STRING ? (v.value as string) : undefined;
+/** Typed getters over one file's metadata (gguf/metadata.ts errors: MISSING_METADATA, GGUF_BAD_METADATA). */
+function reader(md: Metadata, file: string) {
+  const src = { path: file, metadata: md };
+  const bad = (key: string, what: string): never => {
+    throw new QwenHybridError('GGUF_BAD_METADATA', `${file}: metadata '${key}' ${what}`, { file, key });
+  };
+  const uint = (key: string, fallback?: number): number =>
+    fallback === undefined ? getUint(src, key) : (getUint(src, key, { optional: true }) ?? fallback);
+  return {
+    bad,
+    uint,
+    positive(key: string, fallback?: number): number {
+      const n = uint(key, fallback);
+      if (n <= 0) bad(key, `must be > 0, found ${n}`);
+      return n;
+    },
+    float: (key: string, fallback?: number): number =>
+      fallback === undefined ? getFloat(src, key) : (getFloat(src, key, { optional: true }) ?? fallback),
+    optionalUint: (key: string): number | undefined => getUint(src, key, { optional: true }),
+    optionalString: (key: string): string | undefined => getString(src, key, { optional: true }),
+    /** Per-layer flags stored as bools or integers. */
+    optionalFlags(key: string): number[] | undefined {
+      const a = getArray(src, key, { optional: true });
+      return a?.value.map((el) => (typeof el === 'boolean' ? (el ? 1 : 0) : typeof el === 'number' || typeof el === 'bigint' ? Number(el) : bad(key, 'must be an array of booleans or integers')));
+    },
+    numberArray: (key: string): readonly number[] => getNumberArray(src, key),
+  };
 }
 
 /** `general.architecture`, or undefined. */
 export function architectureOf(md: Metadata): string | undefined {
-  return metadataString(md, 'general.architecture');
+  const v = md.get('general.architecture');
+  return v?.type === GGUFValueType.STRING ? (v.value as string) : undefined;
 }
 
 /**
@@ -153,15 +112,13 @@ export function configFromMetadata(md: Metadata, file = '<gguf>'): Qwen35Config 
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) {
     throw new QwenHybridError('UNSUPPORTED_ARCHITECTURE', `${file}: architecture '${arch}' is not supported (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`, { file, architecture: arch });
   }
-  const r = new ConfigReader(md, file, arch);
+  const r = reader(md, file);
   const k = (s: string): string => `${arch}.${s}`;
-  const bad = (key: string, what: string): never => {
-    throw new QwenHybridError('GGUF_BAD_METADATA', `${file}: metadata '${key}' ${what}`, { file, key });
-  };
+  const bad = r.bad;
 
   const nEmbd = r.positive(k('embedding_length'));
   const nBlock = r.positive(k('block_count'));
-  const nNextn = r.uint(k('nextn_predict_layers'), 0)!;
+  const nNextn = r.uint(k('nextn_predict_layers'), 0);
   if (nNextn >= nBlock) bad(k('nextn_predict_layers'), `(${nNextn}) must be smaller than block_count (${nBlock})`);
   const nTrunk = nBlock - nNextn;
 
@@ -172,10 +129,8 @@ export function configFromMetadata(md: Metadata, file = '<gguf>'): Qwen35Config 
   const headDimV = r.positive(k('attention.value_length'), headDimK);
   const nRot = r.positive(k('rope.dimension_count'));
   if (nRot > headDimK || nRot % 2 !== 0) bad(k('rope.dimension_count'), `(${nRot}) must be even and ≤ key_length (${headDimK})`);
+  // Required: llama.cpp refuses qwen35 files without it (irrelevant for text-only positions, spec §3.3).
   const ropeSections = r.numberArray(k('rope.dimension_sections'));
-  if (ropeSections === undefined) {
-    throw new QwenHybridError('MISSING_METADATA', `${file}: metadata '${k('rope.dimension_sections')}' is required (llama.cpp refuses files without it)`, { file, key: k('rope.dimension_sections') });
-  }
 
   const convKernel = r.positive(k('ssm.conv_kernel'));
   const innerSize = r.positive(k('ssm.inner_size'));
@@ -186,7 +141,7 @@ export function configFromMetadata(md: Metadata, file = '<gguf>'): Qwen35Config 
   if (nVHeads % nKHeads !== 0) bad(k('ssm.time_step_rank'), `(${nVHeads}) must be a multiple of ssm.group_count (${nKHeads})`);
 
   const interval = r.positive(k('full_attention_interval'), 4);
-  const flags = r.numberArray(k('attention.recurrent_layers'));
+  const flags = r.optionalFlags(k('attention.recurrent_layers'));
   const layerKinds: LayerKind[] = [];
   for (let i = 0; i < nTrunk; i++) {
     const recurrent = flags !== undefined ? (flags[i] ?? 0) !== 0 : (i + 1) % interval !== 0;
@@ -200,17 +155,17 @@ export function configFromMetadata(md: Metadata, file = '<gguf>'): Qwen35Config 
           nExpert: r.positive(k('expert_count')),
           nExpertUsed: r.positive(k('expert_used_count')),
           nFfExpert: r.positive(k('expert_feed_forward_length')),
-          nFfShared: r.uint(k('expert_shared_feed_forward_length'), 0)!,
+          nFfShared: r.uint(k('expert_shared_feed_forward_length'), 0),
         }
       : { kind: 'dense', nFf: r.positive(k('feed_forward_length')) };
   if (ffn.kind === 'moe' && ffn.nExpertUsed > ffn.nExpert) bad(k('expert_used_count'), `(${ffn.nExpertUsed}) exceeds expert_count (${ffn.nExpert})`);
 
   return {
     arch: arch as Qwen35Arch,
-    name: r.string('general.name'),
+    name: r.optionalString('general.name'),
     nEmbd, nBlock, nNextn, nTrunk,
     contextLength: r.positive(k('context_length')),
-    vocabSize: r.uint(k('vocab_size'), undefined),
+    vocabSize: r.optionalUint(k('vocab_size')),
     rmsEps: r.float(k('attention.layer_norm_rms_epsilon')),
     nHead, nHeadKv, headDimK, headDimV, nRot,
     ropeBase: r.float(k('rope.freq_base'), 10000),

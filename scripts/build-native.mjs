@@ -10,6 +10,9 @@
 // Environment:
 //   QWEN_HYBRID_BUILDER=cmake|gyp   force a builder; fails if it is unavailable
 //   QWEN_HYBRID_CPU_ONLY=1          no CUDA backend even when nvcc is present
+//   QWEN_HYBRID_SANITIZE=1          AddressSanitizer + UBSan build (CPU only, cmake-js) into build-asan/ instead
+//                                   of build/; load it with QWEN_HYBRID_ADDON=build-asan/Release/qwen_hybrid.node
+//                                   and libasan/libubsan in LD_PRELOAD (scripts/test-asan.mjs does both)
 //   QWEN_HYBRID_CMAKE=/path/cmake   CMake executable (default: `cmake` on PATH)
 //   CUDACXX=/path/nvcc              nvcc to use (default: PATH, then $CUDA_PATH/bin, /usr/local/cuda/bin)
 // A failed build exits non-zero; there is never a fallback from one builder to the other after a failure.
@@ -23,7 +26,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BUILD_DIR = path.join(ROOT, 'build');
+const SANITIZE = /^(1|true|yes|on)$/i.test(process.env.QWEN_HYBRID_SANITIZE ?? '');
+const BUILD_DIR = path.join(ROOT, SANITIZE ? 'build-asan' : 'build');
 const ADDON = path.join(BUILD_DIR, 'Release', 'qwen_hybrid.node');
 const STAMP = path.join(BUILD_DIR, 'qwen-hybrid-build.json');
 const MIN_CMAKE = [3, 18];
@@ -136,9 +140,19 @@ function readStamp() {
 
 /** buildInfo() of the freshly built addon, read in a child process (this one must not dlopen it). */
 function probeAddon() {
-  const r = run(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(ADDON)}).buildInfo()))`]);
+  const env = SANITIZE ? { ...process.env, LD_PRELOAD: sanitizerPreload(), ASAN_OPTIONS: 'detect_leaks=0' } : process.env;
+  const r = run(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(ADDON)}).buildInfo()))`], { env });
   if (r.status !== 0) throw new BuildError(`the built addon ${ADDON} does not load:\n${r.stderr}`);
   return JSON.parse(r.stdout);
+}
+
+/** "libasan.so libubsan.so" paths of the C++ compiler that builds the addon (a sanitized .node needs them preloaded into node). */
+function sanitizerPreload() {
+  const cxx = process.env.CXX || 'g++';
+  return ['libasan.so', 'libubsan.so']
+    .map((lib) => run(cxx, [`-print-file-name=${lib}`]).stdout?.trim())
+    .filter((p) => p && path.isAbsolute(p))
+    .join(' ');
 }
 
 async function buildWithCmakeJs(cmake, nvcc, jobs) {
@@ -148,7 +162,7 @@ async function buildWithCmakeJs(cmake, nvcc, jobs) {
   } catch (e) {
     throw new BuildError(`cmake-js is not installed (${e.message}); run npm install`);
   }
-  const cMakeOptions = { QWEN_HYBRID_CUDA: nvcc ? 'ON' : 'OFF' };
+  const cMakeOptions = { QWEN_HYBRID_CUDA: nvcc ? 'ON' : 'OFF', QWEN_HYBRID_SANITIZE: SANITIZE ? 'ON' : 'OFF' };
   if (nvcc) cMakeOptions.CMAKE_CUDA_COMPILER = nvcc.path;
   const bs = new BuildSystem({
     directory: ROOT,
@@ -228,8 +242,13 @@ async function main() {
   // CUDA: only through cmake-js.
   let nvcc = null;
   let cudaText;
+  if (SANITIZE && builder === 'gyp') {
+    throw new BuildError('QWEN_HYBRID_SANITIZE=1 needs cmake-js (CMake >= 3.18)');
+  }
   if (builder === 'gyp') {
     cudaText = 'CUDA: off (node-gyp builds are CPU-only)';
+  } else if (SANITIZE) {
+    cudaText = 'CUDA: off (QWEN_HYBRID_SANITIZE=1: ASan/UBSan build of the CPU code into build-asan/)';
   } else if (cpuOnly) {
     cudaText = 'CUDA: off (QWEN_HYBRID_CPU_ONLY=1)';
   } else {

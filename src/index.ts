@@ -12,3 +12,5 @@ export { configFromMetadata, sequenceStateBytes, SUPPORTED_ARCHITECTURES } from 
 export type { Qwen35Config, Qwen35Arch, LayerKind, DenseFFNConfig, MoEFFNConfig } from './model/config.js';
 export { inspectModel } from './model/inspect.js';
 export type { ModelReport, TypeUsage, ContextMemory } from './model/inspect.js';
+export * from './model/graph/index.js';
+export * from './runtime/index.js';

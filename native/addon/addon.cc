@@ -6,6 +6,7 @@
 //   buildInfo()                → BuildInfo
 //   cudaDevices()              → CudaDeviceList   (never throws)
 //   cudaSelfTest(deviceIndex)  → { ok, detail }   (throws code NO_CUDA_DEVICE / INVALID_ARGUMENT)
+//   + the execution exports of runtime.cc (opList, cpuBackend*, weight*, plan*, state*, benchMemcpy)
 #include <napi.h>
 
 #include <cmath>
@@ -15,6 +16,7 @@
 #include "../core/cpu_features.h"
 #include "../cpu/cpu_backend.h"
 #include "../cuda/cuda_backend.h"
+#include "runtime.h"
 
 namespace {
 
@@ -113,6 +115,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
   exports.Set("cudaDevices", Napi::Function::New(env, CudaDevices, "cudaDevices"));
   exports.Set("cudaSelfTest", Napi::Function::New(env, CudaSelfTest, "cudaSelfTest"));
+  qh::addon::register_runtime_exports(env, exports);
   return exports;
 }
 

@@ -2,7 +2,10 @@
  * Loads build/Release/qwen_hybrid.node (through `bindings`) once per process and hands out the
  * typed addon. Load failures become QwenHybridError NATIVE_ADDON_NOT_BUILT (no file found) or
  * NATIVE_ADDON_LOAD_FAILED (a file exists but does not load, or is stale).
+ * Env QWEN_HYBRID_ADDON=<path of a .node> loads that file instead (the ASan/UBSan build of `npm run test:asan`).
  */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import bindings from 'bindings';
@@ -30,6 +33,17 @@ export function nativeAddonPath(): string {
 function load(): { addon: NativeAddon; path: string } {
   if (cached) return cached;
   let mod: Record<string, unknown>;
+  const override = process.env.QWEN_HYBRID_ADDON;
+  if (override) {
+    const file = path.resolve(PACKAGE_ROOT, override);
+    if (!existsSync(file)) throw new QwenHybridError('NATIVE_ADDON_NOT_BUILT', `QWEN_HYBRID_ADDON=${override}: ${file} does not exist`, { file });
+    try {
+      mod = createRequire(import.meta.url)(file) as Record<string, unknown>;
+    } catch (e) {
+      throw new QwenHybridError('NATIVE_ADDON_LOAD_FAILED', `QWEN_HYBRID_ADDON=${override}: ${file} failed to load: ${(e as Error)?.message ?? String(e)}`, { file }, { cause: e });
+    }
+    return finishLoad(mod, file);
+  }
   try {
     mod = bindings({ bindings: 'qwen_hybrid', module_root: PACKAGE_ROOT }) as Record<string, unknown>;
   } catch (e) {
@@ -42,6 +56,10 @@ function load(): { addon: NativeAddon; path: string } {
   // bindings() adds `path` to the module's exports object; keep the export list the addon's own.
   const file = typeof mod.path === 'string' ? mod.path : path.join(PACKAGE_ROOT, 'build', 'Release', 'qwen_hybrid.node');
   delete mod.path;
+  return finishLoad(mod, file);
+}
+
+function finishLoad(mod: Record<string, unknown>, file: string): { addon: NativeAddon; path: string } {
   const missing = NATIVE_EXPORTS.filter((name) => typeof mod[name] !== 'function');
   if (missing.length > 0) {
     throw new QwenHybridError('NATIVE_ADDON_LOAD_FAILED', `qwen-hybrid native addon ${file} is stale: missing export(s) ${missing.join(', ')}; rebuild it with \`npm run build:native\``, { file, missing });

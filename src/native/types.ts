@@ -67,10 +67,144 @@ export interface NativeAddon {
    * 'INVALID_ARGUMENT' (not a non-negative integer, or no such device).
    */
   cudaSelfTest(deviceIndex: number): CudaSelfTestResult;
+
+  // ---- execution (native/addon/runtime.cc). Errors: Error with .code (INVALID_ARGUMENT, BAD_TENSOR, DISPOSED,
+  // BACKEND_UNAVAILABLE, OUT_OF_MEMORY, CONTEXT_FULL, FILE_NOT_FOUND, FILE_READ_ERROR, GGUF_TENSOR_OUT_OF_BOUNDS).
+  /** The op list of native/core/op_list.h, in id order. */
+  opList(): NativeOpInfo[];
+  /** threads: 0 = every usable CPU. isa: 'auto' | 'scalar' | 'avx2' | 'avx512'. */
+  cpuBackendCreate(threads: number, isa: string): BackendHandle;
+  cpuBackendInfo(backend: BackendHandle): NativeBackendInfo;
+  /** Idempotent; in-flight runs keep what they use alive. */
+  cpuBackendDispose(backend: BackendHandle): void;
+  /** Copies `bytes` (exactly the size of `shape` in `type`) into native memory. */
+  weightFromBytes(type: number, shape: number[], bytes: Uint8Array, name: string): WeightHandle;
+  /** mmaps `path` read-only; each entry becomes a zero-copy weight (offset = absolute file offset). */
+  weightFileMap(path: string, entries: NativeWeightEntry[]): { file: WeightFileHandle; tensors: WeightHandle[]; fileBytes: number };
+  weightDispose(weight: WeightHandle): void;
+  weightFileDispose(file: WeightFileHandle): void;
+  /** Validates every op and plans the arena; throws on the first problem (message names op#, kind, tensor). */
+  planCompile(backend: BackendHandle, desc: NativeGraphDesc): PlanHandle;
+  planInfo(plan: PlanHandle): NativePlanInfo;
+  /** Runs the whole graph on a worker thread; resolves with fresh output arrays keyed by output name. */
+  planRun(plan: PlanHandle, inputs: Record<string, TensorArray>, state: StateHandle | null): Promise<Record<string, TensorArray>>;
+  planDispose(plan: PlanHandle): void;
+  /** Zero-initialised buffers for the plan's state tensors. */
+  stateCreate(plan: PlanHandle): StateHandle;
+  stateRead(state: StateHandle, name: string): TensorArray;
+  stateWrite(state: StateHandle, name: string, data: TensorArray): void;
+  stateDispose(state: StateHandle): void;
+  /** Seconds for `iters` copies of `bytes` bytes split over `threads` threads (after one warm-up copy). */
+  benchMemcpy(bytes: number, iters: number, threads: number): number;
+}
+
+declare const handleBrand: unique symbol;
+/** Opaque native handle (an N-API external); `K` keeps kinds apart at compile time. */
+export type NativeHandle<K extends string> = { readonly [handleBrand]: K };
+export type BackendHandle = NativeHandle<'backend'>;
+export type WeightHandle = NativeHandle<'weight'>;
+export type WeightFileHandle = NativeHandle<'weightFile'>;
+export type PlanHandle = NativeHandle<'plan'>;
+export type StateHandle = NativeHandle<'state'>;
+
+/** f32 → Float32Array, i32 → Int32Array, f16/bf16 → Uint16Array (raw halves), block types → Uint8Array. */
+export type TensorArray = Float32Array | Int32Array | Uint16Array | Uint8Array;
+
+export interface NativeOpInfo {
+  id: number;
+  name: string;
+  /** -1: variable (1..8). */
+  nInputs: number;
+  nOutputs: number;
+  description: string;
+}
+
+export interface NativeBackendInfo {
+  threads: number;
+  /** The ISA kernels use. */
+  isa: 'scalar' | 'avx2' | 'avx512';
+  /** What this CPU can run, best last. */
+  isaAvailable: ('scalar' | 'avx2' | 'avx512')[];
+}
+
+export interface NativeWeightEntry {
+  name: string;
+  offset: number;
+  byteSize: number;
+  type: number;
+  shape: number[];
+}
+
+/** The graph as it crosses N-API: compiled once (src/model/graph/builder.ts writes it). */
+export interface NativeGraphDesc {
+  /** 0 activation, 1 input, 2 state, 3 weight, 4 view (native/core/plan.h TensorRole). */
+  tensorRoles: Int32Array;
+  /** ggml type ids. */
+  tensorTypes: Int32Array;
+  /** 4 dims per tensor, ne0 first, padded with 1. */
+  tensorShapes: Float64Array;
+  tensorNames: string[];
+  tensorWeights: (WeightHandle | null)[];
+  /** View: id of the viewed (non-view) tensor; else -1. */
+  tensorViewOf: Int32Array;
+  /** View: byte offset into the viewed tensor; else 0. */
+  tensorViewOffset: Float64Array;
+  opKinds: Int32Array;
+  opNumIn: Int32Array;
+  opNumOut: Int32Array;
+  /** Per op: its input tensor ids, then its output tensor ids. */
+  opArgs: Int32Array;
+  /** 8 per op (int64 params, exact up to 2^53). */
+  opParamsI: Float64Array;
+  /** 8 per op. */
+  opParamsF: Float32Array;
+  outputNames: string[];
+  outputTensors: Int32Array;
+}
+
+export interface NativeIoSpec {
+  name: string;
+  type: number;
+  /** ne0 first, trailing 1s dropped. */
+  shape: number[];
+  bytes: number;
+}
+
+export interface NativePlanInfo {
+  ops: number;
+  /** Arena size after lifetime-based reuse. */
+  arenaBytes: number;
+  /** Sum of every activation and input: the arena size without reuse. */
+  activationBytes: number;
+  scratchBytes: number;
+  inputs: NativeIoSpec[];
+  outputs: NativeIoSpec[];
+  states: NativeIoSpec[];
 }
 
 /** Every export of the addon, in the order addon.cc registers them. */
-export const NATIVE_EXPORTS = ['buildInfo', 'cudaDevices', 'cudaSelfTest'] as const;
+export const NATIVE_EXPORTS = [
+  'buildInfo',
+  'cudaDevices',
+  'cudaSelfTest',
+  'opList',
+  'cpuBackendCreate',
+  'cpuBackendInfo',
+  'cpuBackendDispose',
+  'weightFromBytes',
+  'weightFileMap',
+  'weightDispose',
+  'weightFileDispose',
+  'planCompile',
+  'planInfo',
+  'planRun',
+  'planDispose',
+  'stateCreate',
+  'stateRead',
+  'stateWrite',
+  'stateDispose',
+  'benchMemcpy',
+] as const;
 
 export type NativeExportName = (typeof NATIVE_EXPORTS)[number];
 

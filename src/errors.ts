@@ -47,6 +47,7 @@ export const ERROR_CODES = [
   'CONTEXT_FULL', // a position beyond the KV cache / context size
   'OUT_OF_MEMORY',
   'DISPOSED', // a native-backed object used after dispose()
+  'ABORTED', // an AbortSignal fired; checked between steps
   // usage
   'INVALID_ARGUMENT',
   'USAGE',

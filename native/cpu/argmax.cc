@@ -1,7 +1,7 @@
 // ARGMAX: x f32 {V, T} -> i32 {T}; index of the maximum along ne[0], the lowest index on ties. NaN never
 // wins (comparisons with NaN are false); a row of only -inf/NaN gives 0. Threads over rows.
 #include "kernel.h"
-#include "normattn_simd.h"
+#include "simd.h"
 
 namespace qh::cpu {
 namespace {

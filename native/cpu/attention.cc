@@ -28,7 +28,7 @@
 
 #include "../core/cpu_features.h"
 #include "kernel.h"
-#include "normattn_simd.h"
+#include "simd.h"
 
 namespace qh::cpu {
 namespace {

@@ -5,7 +5,7 @@
 // Paths per unit: b0 == n0 (vector op), b0 == 1 (scalar broadcast), otherwise b0 | n0 (index modulo b0).
 // One rounding per element in every path: scalar and AVX2 agree bit for bit.
 #include "kernel.h"
-#include "normattn_simd.h"
+#include "simd.h"
 
 namespace qh::cpu {
 namespace {

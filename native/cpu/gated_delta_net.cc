@@ -14,7 +14,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "gdnmoe_simd.h"
+#include "simd.h"
 #include "kernel.h"
 
 namespace qh::cpu {
@@ -79,14 +79,14 @@ void serial_scalar(const GdnArgs& a, int64_t j) {
   }
 }
 
-#if defined(QH_GDNMOE_X86)
+#if defined(QH_NA_X86)
 // Columns of S are independent recurrences (column c only reads v_c), so the fast path walks blocks of 4
 // columns (4 dk floats: L1-resident) through a tile of tokens, instead of streaming the whole dv x dk state
 // per token. The 4 columns are interleaved for ILP. r = alpha (s . k) and s' = alpha s + delta k fold the decay
 // into the two passes (algebraically the formula; rounding differs from the scalar path by a few ulps).
 template <int NC>
-QH_AVX2 inline void serial_cols_avx2(const GdnArgs& a, int64_t j, int64_t h, int64_t c0, int64_t t0, int64_t t1) {
-  using namespace gdnmoe;
+QH_NA_AVX2 inline void serial_cols_avx2(const GdnArgs& a, int64_t j, int64_t h, int64_t c0, int64_t t0, int64_t t1) {
+  using namespace na;
   const int64_t dk = a.dk, dk8 = dk / 8 * 8;
   float* s[NC];
   for (int n = 0; n < NC; ++n) s[n] = a.s_col(j, c0 + n);
@@ -154,7 +154,7 @@ QH_AVX2 inline void serial_cols_avx2(const GdnArgs& a, int64_t j, int64_t h, int
   }
 }
 
-QH_AVX2 void serial_avx2(const GdnArgs& a, int64_t j) {
+QH_NA_AVX2 void serial_avx2(const GdnArgs& a, int64_t j) {
   const int64_t h = a.kh(j);
   constexpr int64_t kTokTile = 64;  // k/q rows of a tile (64 x 2 x dk floats) stay in L2 across column blocks
   for (int64_t t0 = 0; t0 < a.T; t0 += kTokTile) {
@@ -186,10 +186,10 @@ void gemm_scalar(int64_t m, int64_t N, int64_t kd, const float* A, int64_t ars, 
     }
 }
 
-#if defined(QH_GDNMOE_X86)
+#if defined(QH_NA_X86)
 // MR x 16 register block (2 * MR accumulators), then MR x 8, then scalar columns.
 template <int MR>
-QH_AVX2 inline void gemm_rows_avx2(int64_t N, int64_t kd, const float* A, int64_t ars, int64_t acs,
+QH_NA_AVX2 inline void gemm_rows_avx2(int64_t N, int64_t kd, const float* A, int64_t ars, int64_t acs,
                                    const float* B, int64_t ldb, float* C, int64_t ldc, float alpha,
                                    bool accumulate) {
   const __m256 al = _mm256_set1_ps(alpha);
@@ -236,7 +236,7 @@ QH_AVX2 inline void gemm_rows_avx2(int64_t N, int64_t kd, const float* A, int64_
 
 // Column panels of 64 outer, row blocks inner: the kd x 64 panel of B (32 KiB at kd = 128) stays in L1 while
 // every row block streams past it (B rows outer would re-read all of B from L2 per 6 rows).
-QH_AVX2 void gemm_avx2(int64_t m, int64_t N, int64_t kd, const float* A, int64_t ars, int64_t acs,
+QH_NA_AVX2 void gemm_avx2(int64_t m, int64_t N, int64_t kd, const float* A, int64_t ars, int64_t acs,
                        const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, bool accumulate) {
   for (int64_t c0 = 0; c0 < N; c0 += 64) {
     const int64_t nc = std::min<int64_t>(64, N - c0);
@@ -252,7 +252,7 @@ QH_AVX2 void gemm_avx2(int64_t m, int64_t N, int64_t kd, const float* A, int64_t
 inline void gemm(bool simd, int64_t m, int64_t N, int64_t kd, const float* A, int64_t ars, int64_t acs,
                  const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, bool accumulate) {
   if (m <= 0 || N <= 0) return;
-#if defined(QH_GDNMOE_X86)
+#if defined(QH_NA_X86)
   if (simd) {
     gemm_avx2(m, N, kd, A, ars, acs, B, ldb, C, ldc, alpha, accumulate);
     return;
@@ -398,7 +398,7 @@ Status gdn_run(const OpCall& call, KernelContext& ctx) {
         chunked_head(a, j, a.scratch + a.ws_floats * static_cast<size_t>(thread));
         continue;
       }
-#if defined(QH_GDNMOE_X86)
+#if defined(QH_NA_X86)
       if (a.simd) {
         serial_avx2(a, j);
         continue;

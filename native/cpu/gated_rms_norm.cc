@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "gdnmoe_simd.h"
+#include "simd.h"
 #include "kernel.h"
 
 namespace qh::cpu {
@@ -27,9 +27,9 @@ void row_scalar(const NormArgs& a, int64_t r) {
   for (int64_t i = 0; i < a.n; ++i) o[i] = x[i] * inv * a.w[i] * (z[i] / (1.0f + std::exp(-z[i])));
 }
 
-#if defined(QH_GDNMOE_X86)
-QH_AVX2 void row_avx2(const NormArgs& a, int64_t r) {
-  using namespace gdnmoe;
+#if defined(QH_NA_X86)
+QH_NA_AVX2 void row_avx2(const NormArgs& a, int64_t r) {
+  using namespace na;
   const float *x = a.x + r * a.n, *z = a.z + r * a.n;
   float* o = a.out + r * a.n;
   const int64_t n8 = a.n / 8 * 8;
@@ -58,7 +58,7 @@ Status gated_rms_norm_run(const OpCall& call, KernelContext& ctx) {
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, a.n));
   ctx.pool->parallel_for(rows, grain, [&](int64_t r0, int64_t r1, int) {
     for (int64_t r = r0; r < r1; ++r) {
-#if defined(QH_GDNMOE_X86)
+#if defined(QH_NA_X86)
       if (simd) {
         row_avx2(a, r);
         continue;

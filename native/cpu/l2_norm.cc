@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "kernel.h"
-#include "normattn_simd.h"
+#include "simd.h"
 
 namespace qh::cpu {
 namespace {

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "kernel.h"
-#include "normattn_simd.h"
+#include "simd.h"
 
 namespace qh::cpu {
 namespace {

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "gdnmoe_simd.h"
+#include "simd.h"
 #include "kernel.h"
 
 namespace qh::cpu {
@@ -53,9 +53,9 @@ void conv_scalar(const ConvArgs& a, int64_t c0, int64_t c1) {
   }
 }
 
-#if defined(QH_GDNMOE_X86)
-QH_AVX2 void conv_avx2(const ConvArgs& a, int64_t c0, int64_t c1) {
-  using namespace gdnmoe;
+#if defined(QH_NA_X86)
+QH_NA_AVX2 void conv_avx2(const ConvArgs& a, int64_t c0, int64_t c1) {
+  using namespace na;
   for (int64_t k = 0; k < a.K; ++k)
     for (int64_t c = c0; c < c1; ++c) a.wt[k * a.C + c] = a.w[c * a.K + k];
   const int64_t c8 = c0 + (c1 - c0) / 8 * 8;
@@ -97,7 +97,7 @@ Status ssm_conv_run(const OpCall& call, KernelContext& ctx) {
   const int64_t grain = std::max<int64_t>(1, 256 / std::max<int64_t>(1, a.T * a.K));
   ctx.pool->parallel_for(nblk, grain, [&](int64_t b0, int64_t b1, int) {
     const int64_t c0 = b0 * 64, c1 = std::min(a.C, b1 * 64);
-#if defined(QH_GDNMOE_X86)
+#if defined(QH_NA_X86)
     if (simd) conv_avx2(a, c0, c1);
     else conv_scalar(a, c0, c1);
 #else

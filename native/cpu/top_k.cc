@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "kernel.h"
-#include "normattn_simd.h"
+#include "simd.h"
 
 namespace qh::cpu {
 namespace {

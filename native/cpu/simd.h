@@ -1,6 +1,7 @@
-// Shared helpers of the NORMATTN kernels (norms, elementwise, attention, log-softmax): f16 <-> f32 scalar
-// conversion, and AVX2+FMA vector math (exp, horizontal sums, f16 loads). AVX2 code lives in functions with
-// target attributes only, so the binary runs on any x86-64; callers choose the path from KernelContext::isa.
+// Shared scalar and AVX2+FMA helpers of the CPU kernels: f16 <-> f32 scalar conversion, and vector math (exp,
+// sigmoid, SiLU, horizontal sums, f16 loads). AVX2 code lives in functions with target attributes only, so the
+// binary runs on any x86-64; callers choose the path from KernelContext::isa. (The MATMUL family keeps its
+// quantized-dot helpers in quant_dot*.)
 #pragma once
 
 #include <cmath>

@@ -11,6 +11,10 @@ import { infoCommand, INFO_HELP } from './info.js';
 import { inspectCommand, INSPECT_HELP } from './inspect.js';
 import { processOutput, reportError, UsageError, type Output } from './io.js';
 import { templateCommand, TEMPLATE_HELP } from './template.js';
+import { runCommand, RUN_HELP } from './run.js';
+import { chatCommand, CHAT_HELP } from './chat.js';
+import { logitsCommand, LOGITS_HELP } from './logits.js';
+import { perplexityCommand, PERPLEXITY_HELP } from './perplexity.js';
 import { tokenizeCommand, TOKENIZE_HELP } from './tokenize.js';
 
 type Command = (argv: string[], io: Output) => Promise<number>;
@@ -21,6 +25,10 @@ const COMMANDS: Record<string, { run: Command; help: string; summary: string }> 
   tokenize: { run: tokenizeCommand, help: TOKENIZE_HELP, summary: "tokenize text with a model's vocabulary, exactly as llama.cpp" },
   template: { run: templateCommand, help: TEMPLATE_HELP, summary: "render a chat prompt with the model's chat template" },
   info: { run: infoCommand, help: INFO_HELP, summary: 'how the native addon was built and which CUDA devices it sees' },
+  run: { run: runCommand, help: RUN_HELP, summary: 'generate text from a prompt (streamed; --json for one object)' },
+  chat: { run: (argv, io) => chatCommand(argv, io), help: CHAT_HELP, summary: 'interactive chat with the chat template (reasoning dimmed; --no-think)' },
+  logits: { run: logitsCommand, help: LOGITS_HELP, summary: 'top-K next-token log-probabilities at every input position' },
+  perplexity: { run: perplexityCommand, help: PERPLEXITY_HELP, summary: 'perplexity of the model on a text file' },
 };
 
 export function packageVersion(): string {

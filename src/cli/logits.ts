@@ -1,0 +1,89 @@
+/**
+ * `qwen-hybrid logits`: teacher-forced next-token distributions at every input position. logprob = log-softmax
+ * over the full vocabulary in float64 (x − max − ln Σ e^(x − max)); the top K per position, best first, ties by
+ * lower id.
+ */
+import { parseCommandArgs, UsageError, type Output } from './io.js';
+import { MODEL_OPTIONS, numberFlag, openModel, tokenList } from './run.js';
+
+export const LOGITS_HELP = `Usage: qwen-hybrid logits -m <model.gguf> (--tokens <id,id,…> | -p <text>) [--top K] [--backend cpu|cuda] [--json]
+
+Evaluates the tokens in one pass and prints, for every input position, the K most likely next tokens with their
+log-probabilities (log-softmax over the full vocabulary, float64), best first.
+
+  -m, --model     GGUF file
+  --tokens        input token ids, comma-separated
+  -p, --prompt    input text instead (tokenized with the model's vocabulary; --special parses control tokens)
+  --top           K (default 20)
+  --backend       auto, cpu or cuda (default auto)
+  --kv-f32        F32 KV cache instead of F16 (as the llama.cpp oracle runs)
+  -c, --ctx       context size (default: the number of tokens, at least the model default)
+  --json          print exactly {"positions":[{"top":[[id,logprob],…]},…]} on stdout
+`;
+
+/** Top-K (id, logprob) of one logits row, float64 log-softmax over the whole row. */
+export function topLogprobs(row: ArrayLike<number>, k: number): [number, number][] {
+  const V = row.length;
+  let max = -Infinity;
+  for (let i = 0; i < V; i++) if (row[i]! > max) max = row[i]!;
+  let sum = 0;
+  for (let i = 0; i < V; i++) sum += Math.exp(row[i]! - max);
+  const lse = max + Math.log(sum);
+  const kk = Math.min(k, V);
+  // Insertion into a sorted list of the best kk (V ≫ K).
+  const best: number[] = [];
+  const before = (a: number, b: number): boolean => row[a]! > row[b]! || (row[a] === row[b] && a < b);
+  for (let i = 0; i < V; i++) {
+    if (best.length === kk && !before(i, best[kk - 1]!)) continue;
+    let j = best.length === kk ? kk - 1 : best.length;
+    if (best.length < kk) best.push(i);
+    while (j > 0 && before(i, best[j - 1]!)) {
+      best[j] = best[j - 1]!;
+      j--;
+    }
+    best[j] = i;
+  }
+  return best.map((id) => [id, row[id]! - lse]);
+}
+
+export async function logitsCommand(argv: string[], io: Output): Promise<number> {
+  const { values } = parseCommandArgs('logits', argv, {
+    ...MODEL_OPTIONS,
+    tokens: { type: 'string' },
+    prompt: { type: 'string', short: 'p' },
+    special: { type: 'boolean', default: false },
+    top: { type: 'string' },
+    'kv-f32': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  }, false);
+  if (values.help) {
+    io.out(LOGITS_HELP);
+    return 0;
+  }
+  if (values.model === undefined) throw new UsageError("logits: -m <model.gguf> is required (see 'qwen-hybrid logits --help')");
+  if ((values.prompt === undefined) === (values.tokens === undefined)) throw new UsageError('logits: give exactly one of --tokens <ids> and -p <text>');
+  const k = numberFlag('logits', 'top', values.top, true) ?? 20;
+  if (k < 1) throw new UsageError(`logits: --top must be ≥ 1, got ${k}`);
+  let ids = values.tokens !== undefined ? tokenList('logits', values.tokens) : undefined;
+  const model = await openModel('logits', values, io, { allowDemo: false, quiet: values.json, kvCacheType: values['kv-f32'] ? 'f32' : undefined });
+  try {
+    ids ??= model.tokenize(values.prompt!, { special: values.special });
+    if (ids.length === 0) throw new UsageError('logits: the prompt tokenizes to nothing');
+    const ctx = values.ctx !== undefined ? undefined : Math.max(ids.length, model.contextSize);
+    const session = model.createSession(ctx !== undefined ? { contextSize: ctx } : {});
+    const rows = await session.evaluate(ids, { logits: 'all' });
+    session.dispose();
+    const positions = rows.map((r) => ({ top: topLogprobs(r, k) }));
+    if (values.json) {
+      io.out(JSON.stringify({ positions }) + '\n');
+    } else {
+      positions.forEach((p, i) => {
+        const shown = p.top.slice(0, Math.min(k, 5)).map(([id, lp]) => `${JSON.stringify(model.tokenizer.tokenToPiece(id))}(${id}) ${lp.toFixed(3)}`);
+        io.out(`${String(i).padStart(4)} ${JSON.stringify(model.tokenizer.tokenToPiece(ids![i]!))} → ${shown.join('  ')}\n`);
+      });
+    }
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * Token sampler with llama.cpp's default chain semantics (src/llama-sampling.cpp):
+ *   penalties → top-k → top-p → min-p → temperature → seeded draw
+ * temperature 0 = greedy: penalties, then argmax (lowest id on ties).
+ *
+ * - penalties over the last `penaltyLastN` history tokens, token t seen c(t) > 0 times:
+ *     l ← l / repeat  if l > 0,  l · repeat  if l ≤ 0;   l ← l − c(t)·frequency − presence
+ * - top-k keeps the k largest logits (k = 0: off);
+ * - top-p: sort descending, p = softmax of the kept logits (temperature 1), keep the shortest prefix whose
+ *   cumulative p ≥ topP (the token that crosses is kept; topP = 1: off);
+ * - min-p keeps l ≥ l_max + ln(minP) (minP = 0: off);
+ * - temperature: l / T; draw u ∈ [0,1) from the seeded Rng and walk the cumulative softmax of the kept
+ *   tokens in the kept list's order (best first; id order when only min-p or nothing truncates).
+ * Ties in every ordering break by lower id, so a seed fully determines the stream.
+ */
+import { QwenHybridError } from '../errors.js';
+import { Rng } from '../quant/rng.js';
+
+export interface SamplingOptions {
+  /** 0 = greedy. Default 0.8. */
+  temperature?: number;
+  /** 0 = off. Default 40. */
+  topK?: number;
+  /** In (0, 1]; 1 = off. Default 0.95. */
+  topP?: number;
+  /** In [0, 1]; 0 = off. Default 0.05. */
+  minP?: number;
+  /** > 0; 1 = off. Default 1. */
+  repeatPenalty?: number;
+  /** Default 0. */
+  presencePenalty?: number;
+  /** Default 0. */
+  frequencyPenalty?: number;
+  /** History window for the penalties; -1 = whole history, 0 = off. Default 64. */
+  penaltyLastN?: number;
+  /** Non-negative safe integer. Default: a random seed. */
+  seed?: number;
+}
+
+export const DEFAULT_SAMPLING: Required<Omit<SamplingOptions, 'seed'>> = {
+  temperature: 0.8,
+  topK: 40,
+  topP: 0.95,
+  minP: 0.05,
+  repeatPenalty: 1,
+  presencePenalty: 0,
+  frequencyPenalty: 0,
+  penaltyLastN: 64,
+};
+
+function invalid(parameter: string, value: unknown, want: string): never {
+  throw new QwenHybridError('INVALID_ARGUMENT', `sampling: ${parameter} must be ${want}, got ${String(value)}`, { parameter, value });
+}
+
+/** Validated options with defaults filled in. */
+export function resolveSampling(opts: SamplingOptions): Required<Omit<SamplingOptions, 'seed'>> & { seed: number | undefined } {
+  const o = { ...DEFAULT_SAMPLING, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<SamplingOptions>;
+  const num = (k: keyof SamplingOptions): number => {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isFinite(v)) invalid(k, v, 'a finite number');
+    return v;
+  };
+  if (num('temperature') < 0) invalid('temperature', o.temperature, '≥ 0 (0 = greedy)');
+  if (!Number.isInteger(num('topK')) || o.topK < 0) invalid('topK', o.topK, 'an integer ≥ 0 (0 = off)');
+  if (!(num('topP') > 0 && o.topP <= 1)) invalid('topP', o.topP, 'in (0, 1]');
+  if (!(num('minP') >= 0 && o.minP <= 1)) invalid('minP', o.minP, 'in [0, 1]');
+  if (!(num('repeatPenalty') > 0)) invalid('repeatPenalty', o.repeatPenalty, '> 0 (1 = off)');
+  num('presencePenalty');
+  num('frequencyPenalty');
+  if (!Number.isInteger(num('penaltyLastN')) || o.penaltyLastN < -1) invalid('penaltyLastN', o.penaltyLastN, 'an integer ≥ -1 (-1 = whole history)');
+  const seed = opts.seed;
+  if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) invalid('seed', seed, 'a non-negative safe integer');
+  return { ...o, seed };
+}
+
+export class Sampler {
+  readonly vocabSize: number;
+  readonly options: Readonly<ReturnType<typeof resolveSampling>>;
+  private readonly rng: Rng;
+  /** Scratch: candidate ids and their working logits. */
+  private ids: Int32Array;
+  private vals: Float64Array;
+
+  constructor(opts: SamplingOptions & { vocabSize: number }) {
+    const { vocabSize, ...rest } = opts;
+    if (!Number.isInteger(vocabSize) || vocabSize < 1) invalid('vocabSize', vocabSize, 'a positive integer');
+    this.vocabSize = vocabSize;
+    this.options = resolveSampling(rest);
+    this.rng = new Rng(this.options.seed ?? Math.floor(Math.random() * 2 ** 48));
+    this.ids = new Int32Array(vocabSize);
+    this.vals = new Float64Array(vocabSize);
+  }
+
+  /** Penalised logits for the tokens in the window (id → new logit); other logits are unchanged. */
+  penalties(logits: ArrayLike<number>, history: readonly number[]): Map<number, number> {
+    const o = this.options;
+    const out = new Map<number, number>();
+    if (o.penaltyLastN === 0 || (o.repeatPenalty === 1 && o.presencePenalty === 0 && o.frequencyPenalty === 0)) return out;
+    const from = o.penaltyLastN < 0 ? 0 : Math.max(0, history.length - o.penaltyLastN);
+    const counts = new Map<number, number>();
+    for (let i = from; i < history.length; i++) {
+      const t = history[i]!;
+      if (t >= 0 && t < this.vocabSize) counts.set(t, (counts.get(t) ?? 0) + 1);
+    }
+    for (const [t, c] of counts) {
+      let l = logits[t]!;
+      l = l <= 0 ? l * o.repeatPenalty : l / o.repeatPenalty;
+      l -= c * o.frequencyPenalty + o.presencePenalty;
+      out.set(t, l);
+    }
+    return out;
+  }
+
+  /**
+   * The candidates that survive penalties → top-k → top-p → min-p, as (id, logit at temperature 1) sorted
+   * by logit descending then id ascending. Greedy returns the single argmax.
+   */
+  candidates(logits: ArrayLike<number>, history: readonly number[] = []): { ids: number[]; logits: number[] } {
+    const ids = this.keep(logits, history, true);
+    return { ids, logits: ids.map((i) => this.vals[i]!) };
+  }
+
+  /**
+   * Kept ids. Sorted best first whenever a filter truncates by rank (top-k, top-p); with only min-p (or no
+   * filter) and `sorted` false they come in id order, which spares sorting the whole vocabulary.
+   */
+  private keep(logits: ArrayLike<number>, history: readonly number[], sorted: boolean): number[] {
+    const V = this.vocabSize;
+    if (logits.length !== V) invalid('logits', `length ${logits.length}`, `of length vocabSize ${V}`);
+    const o = this.options;
+    const vals = this.vals;
+    if (ArrayBuffer.isView(logits)) vals.set(logits as unknown as ArrayLike<number>);
+    else for (let i = 0; i < V; i++) vals[i] = logits[i]!;
+    for (const [t, l] of this.penalties(logits, history)) vals[t] = l;
+    let max = -Infinity;
+    let arg = 0;
+    for (let i = 0; i < V; i++) {
+      const l = vals[i]!;
+      if (l > max) {
+        max = l;
+        arg = i;
+      } else if (l !== l) invalid('logits', `NaN at token ${i}`, 'free of NaN');
+    }
+    if (o.temperature === 0 || max === Infinity || max === -Infinity) return [arg];
+
+    const byRank = (a: number, b: number): number => vals[b]! - vals[a]! || a - b;
+    // min-p: l ≥ l_max + ln(minP). Its threshold depends only on the max logit, so it commutes with top-k and
+    // top-p (all three keep a best-first prefix): apply it as a filter on whatever they keep.
+    const minLogit = o.minP > 0 ? max + Math.log(o.minP) : -Infinity;
+    const topK = o.topK > 0 && o.topK < V;
+    if (topK) {
+      const set = selectTop(vals, V, o.topK, byRank);
+      let cut = set.length;
+      if (o.topP < 1) {
+        let z = 0; // softmax normaliser over the top-k set
+        for (const i of set) z += Math.exp(vals[i]! - max);
+        cut = topPCut(set, vals, max, z, o.topP);
+      }
+      return set.slice(0, cut).filter((i) => vals[i]! >= minLogit);
+    }
+    const above = (theta: number): number[] => {
+      const out: number[] = [];
+      const ids = this.ids;
+      let n = 0;
+      for (let i = 0; i < V; i++) if (vals[i]! >= theta && vals[i]! > -Infinity) ids[n++] = i;
+      for (let j = 0; j < n; j++) out.push(ids[j]!);
+      return out;
+    };
+    if (o.topP < 1) {
+      // The top-p prefix lies inside S = {l ≥ θ} as soon as S's probability mass reaches topP (S is itself a
+      // best-first prefix): lower θ in steps until it does, or until θ reaches the min-p threshold.
+      let z = 0;
+      for (let i = 0; i < V; i++) z += Math.exp(vals[i]! - max);
+      let theta = Math.max(minLogit, max - 8);
+      for (;;) {
+        const set = above(theta);
+        let mass = 0;
+        for (const i of set) mass += Math.exp(vals[i]! - max) / z;
+        if (mass >= o.topP || theta <= minLogit || set.length === V) {
+          set.sort(byRank);
+          return set.slice(0, topPCut(set, vals, max, z, o.topP));
+        }
+        theta = Math.max(minLogit, theta - 8);
+      }
+    }
+    const set = above(minLogit);
+    if (sorted) set.sort(byRank);
+    return set;
+  }
+
+  /** Samples the next token from a logits row (vocabSize long). `history`: tokens so far, for the penalties. */
+  sample(logits: ArrayLike<number>, history: readonly number[] = []): number {
+    const ids = this.keep(logits, history, false);
+    if (ids.length === 1) return ids[0]!;
+    const t = this.options.temperature;
+    let m = -Infinity;
+    for (const i of ids) m = Math.max(m, this.vals[i]!);
+    const w = ids.map((i) => Math.exp((this.vals[i]! - m) / t));
+    let z = 0;
+    for (const x of w) z += x;
+    const u = this.rng.float() * z;
+    let cum = 0;
+    for (let j = 0; j < w.length; j++) {
+      cum += w[j]!;
+      if (u < cum) return ids[j]!;
+    }
+    return ids[ids.length - 1]!;
+  }
+}
+
+/** Length of the shortest best-first prefix of `sorted` whose probability e^(l − max)/z sums to ≥ p (≥ 1). */
+function topPCut(sorted: readonly number[], vals: Float64Array, max: number, z: number, p: number): number {
+  let cum = 0;
+  for (let j = 0; j < sorted.length; j++) {
+    cum += Math.exp(vals[sorted[j]!]! - max) / z;
+    if (cum >= p) return j + 1;
+  }
+  return sorted.length;
+}
+
+/** The k best ids under `cmp` (best first), in O(V log k) with a bounded heap. */
+function selectTop(vals: Float64Array, V: number, k: number, cmp: (a: number, b: number) => number): number[] {
+  // Max-heap on "worseness": the root is the worst of the current best k.
+  const heap: number[] = [];
+  const worse = (a: number, b: number): boolean => cmp(a, b) > 0; // a ranks after b
+  const up = (i: number): void => {
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!worse(heap[i]!, heap[p]!)) break;
+      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+      i = p;
+    }
+  };
+  const down = (i: number): void => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let w = i;
+      if (l < heap.length && worse(heap[l]!, heap[w]!)) w = l;
+      if (r < heap.length && worse(heap[r]!, heap[w]!)) w = r;
+      if (w === i) return;
+      [heap[i], heap[w]] = [heap[w]!, heap[i]!];
+      i = w;
+    }
+  };
+  for (let i = 0; i < V; i++) {
+    if (vals[i] === -Infinity) continue;
+    if (heap.length < k) {
+      heap.push(i);
+      up(heap.length - 1);
+    } else if (cmp(i, heap[0]!) < 0) {
+      heap[0] = i;
+      down(0);
+    }
+  }
+  return heap.sort(cmp);
+}

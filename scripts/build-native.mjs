@@ -13,6 +13,9 @@
 //   QWEN_HYBRID_SANITIZE=1          AddressSanitizer + UBSan build (CPU only, cmake-js) into build-asan/ instead
 //                                   of build/; load it with QWEN_HYBRID_ADDON=build-asan/Release/qwen_hybrid.node
 //                                   and libasan/libubsan in LD_PRELOAD (scripts/test-asan.mjs does both)
+//   QWEN_HYBRID_CUDA_ARCHS=90       dev only: device code for these SMs only (comma list), to iterate faster;
+//                                   buildInfo().cudaArchs reports it and the shipped-arch test fails until a
+//                                   full build (unset) is done
 //   QWEN_HYBRID_CMAKE=/path/cmake   CMake executable (default: `cmake` on PATH)
 //   CUDACXX=/path/nvcc              nvcc to use (default: PATH, then $CUDA_PATH/bin, /usr/local/cuda/bin)
 // A failed build exits non-zero; there is never a fallback from one builder to the other after a failure.
@@ -101,6 +104,15 @@ function cmakeCudaArchs() {
   return [...block[1].matchAll(/^\s*(\d+)(?:-real|-virtual)?\s/gm)].map((m) => Number(m[1]));
 }
 
+/** Dev SM list from env QWEN_HYBRID_CUDA_ARCHS ("90" or "89,90"); [] = the shipped set. */
+function devCudaArchs() {
+  const v = (process.env.QWEN_HYBRID_CUDA_ARCHS ?? '').trim();
+  if (!v) return [];
+  const list = v.split(/[,;\s]+/).filter(Boolean);
+  if (!list.every((a) => /^\d{2,3}$/.test(a))) throw new BuildError(`QWEN_HYBRID_CUDA_ARCHS=${v} is not valid (expected SM numbers like 90 or 89,90)`);
+  return list.map(Number);
+}
+
 /** Path of node-gyp.js: a local install, else the copy bundled with npm. */
 function findNodeGyp() {
   try {
@@ -162,7 +174,12 @@ async function buildWithCmakeJs(cmake, nvcc, jobs) {
   } catch (e) {
     throw new BuildError(`cmake-js is not installed (${e.message}); run npm install`);
   }
-  const cMakeOptions = { QWEN_HYBRID_CUDA: nvcc ? 'ON' : 'OFF', QWEN_HYBRID_SANITIZE: SANITIZE ? 'ON' : 'OFF' };
+  // Always passed (empty = shipped archs) so a dev arch list never lingers in the CMake cache.
+  const cMakeOptions = {
+    QWEN_HYBRID_CUDA: nvcc ? 'ON' : 'OFF',
+    QWEN_HYBRID_SANITIZE: SANITIZE ? 'ON' : 'OFF',
+    QWEN_HYBRID_CUDA_ARCHS: devCudaArchs().join(','),
+  };
   if (nvcc) cMakeOptions.CMAKE_CUDA_COMPILER = nvcc.path;
   const bs = new BuildSystem({
     directory: ROOT,
@@ -262,7 +279,8 @@ async function main() {
       );
     } else {
       nvcc = found;
-      cudaText = `CUDA: nvcc ${found.text} found (${found.path}) → sm_${cmakeCudaArchs().join(',')}`;
+      const dev = devCudaArchs();
+      cudaText = `CUDA: nvcc ${found.text} found (${found.path}) → sm_${(dev.length ? dev : cmakeCudaArchs()).join(',')}${dev.length ? ' (QWEN_HYBRID_CUDA_ARCHS, dev only)' : ''}`;
     }
   }
   say(builder === 'cmake'

@@ -17,6 +17,14 @@
 //   stateCreate(plan)                          → StateHandle
 //   stateRead(state, name) / stateWrite(state, name, data) / stateDispose(state)
 //   benchMemcpy(bytes, iters, threads)         → seconds
+//   cudaBackendCreate(device, variants)        → BackendHandle (NO_CUDA_DEVICE without a usable device)
+//   cudaBackendInfo(backend)                   → CudaBackendInfo
+//   cudaBackendDispose(backend)
+//   cudaUploadWeights(backend, weights, onProgress | null) → Promise<void> (worker thread; progress on the JS thread)
+//   cudaReleaseWeights(backend, weights)
+//   cudaBenchCopy(device, bytes, iters)        → seconds;  cudaBenchGemmF16(device, m, n, k, iters) → seconds
+// Plans, runs and states are shared by both backends: planCompile dispatches on the backend handle's kind and
+// the plan / state remember theirs (a CPU state cannot run with a CUDA plan and vice versa).
 #include "runtime.h"
 
 #include <cmath>
@@ -29,6 +37,7 @@
 #include "../core/plan.h"
 #include "../core/weights.h"
 #include "../cpu/backend.h"
+#include "../cuda/cuda_backend.h"
 
 namespace qh::addon {
 
@@ -70,14 +79,26 @@ struct RunQueue {
   void finished();
 };
 
+// Exactly one of backend (CPU) / cuda is set.
 struct BackendEntry {
   std::shared_ptr<Backend> backend;
+  std::shared_ptr<cuda::Backend> cuda;
   std::shared_ptr<RunQueue> queue;
 };
 
 struct PlanEntry {
-  std::shared_ptr<Plan> plan;
+  std::shared_ptr<Plan> plan;         // CPU
+  std::shared_ptr<cuda::Plan> cuda;   // or CUDA
   std::shared_ptr<RunQueue> queue;  // the backend's
+  const CompiledGraph& graph() const { return plan ? plan->graph() : cuda::plan_graph(*cuda); }
+  size_t scratch_bytes() const { return plan ? plan->scratch_bytes() : cuda::plan_scratch_bytes(*cuda); }
+};
+
+struct StateEntry {
+  std::shared_ptr<SessionState> cpu;
+  std::shared_ptr<cuda::SessionState> cuda;
+  const std::vector<IoSpec>& specs() const { return cpu ? cpu->specs : cuda::state_specs(*cuda); }
+  int find(const std::string& name) const { return cpu ? cpu->find(name) : cuda::state_find(*cuda, name); }
 };
 
 Napi::Value make_handle(Napi::Env env, HandleKind kind, std::shared_ptr<void> ptr) {
@@ -281,6 +302,7 @@ Napi::Value CpuBackendInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto entry = get_handle<BackendEntry>(env, info[0], HandleKind::Backend, "cpuBackendInfo(backend)");
   if (!entry) return env.Undefined();
+  if (!entry->backend) return throw_code(env, "INVALID_ARGUMENT", "cpuBackendInfo(backend): this is a CUDA backend");
   const std::shared_ptr<Backend>& b = entry->backend;
   Napi::Object o = Napi::Object::New(env);
   o.Set("threads", Napi::Number::New(env, b->threads()));
@@ -440,11 +462,14 @@ Napi::Value PlanCompile(const Napi::CallbackInfo& info) {
     o.tensor = outTensors[k];
     g.outputs.push_back(o);
   }
-  std::shared_ptr<Plan> plan;
-  const Status st = Plan::compile(backend->backend, std::move(g), &plan);
-  if (!st.is_ok()) return throw_status(env, st);
   auto entry = std::make_shared<PlanEntry>();
-  entry->plan = std::move(plan);
+  if (backend->cuda) {
+    const Status st = cuda::plan_compile(backend->cuda, std::move(g), &entry->cuda);
+    if (!st.is_ok()) return throw_status(env, st);
+  } else {
+    const Status st = Plan::compile(backend->backend, std::move(g), &entry->plan);
+    if (!st.is_ok()) return throw_status(env, st);
+  }
   entry->queue = backend->queue;
   return make_handle(env, HandleKind::Plan, entry);
 }
@@ -453,13 +478,12 @@ Napi::Value PlanInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto entry = get_handle<PlanEntry>(env, info[0], HandleKind::Plan, "planInfo(plan)");
   if (!entry) return env.Undefined();
-  const std::shared_ptr<Plan>& plan = entry->plan;
-  const CompiledGraph& g = plan->graph();
+  const CompiledGraph& g = entry->graph();
   Napi::Object o = Napi::Object::New(env);
   o.Set("ops", Napi::Number::New(env, static_cast<double>(g.calls.size())));
   o.Set("arenaBytes", Napi::Number::New(env, static_cast<double>(g.arena_bytes)));
   o.Set("activationBytes", Napi::Number::New(env, static_cast<double>(g.activation_bytes)));
-  o.Set("scratchBytes", Napi::Number::New(env, static_cast<double>(plan->scratch_bytes())));
+  o.Set("scratchBytes", Napi::Number::New(env, static_cast<double>(entry->scratch_bytes())));
   auto specs = [&](const std::vector<IoSpec>& v) {
     Napi::Array a = Napi::Array::New(env, v.size());
     for (size_t k = 0; k < v.size(); ++k) {
@@ -480,7 +504,7 @@ Napi::Value PlanInfo(const Napi::CallbackInfo& info) {
 
 class RunWorker : public Napi::AsyncWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<Plan> plan, std::shared_ptr<RunQueue> queue, std::shared_ptr<SessionState> state,
+  RunWorker(Napi::Env env, std::shared_ptr<PlanEntry> plan, std::shared_ptr<RunQueue> queue, std::shared_ptr<StateEntry> state,
             std::vector<std::vector<uint8_t>> inputs, Napi::Object result, std::vector<void*> outputs)
       : Napi::AsyncWorker(env, "qwen-hybrid:planRun"),
         deferred_(Napi::Promise::Deferred::New(env)),
@@ -496,7 +520,8 @@ class RunWorker : public Napi::AsyncWorker {
   void Execute() override {
     std::vector<const void*> in(inputs_.size());
     for (size_t k = 0; k < inputs_.size(); ++k) in[k] = inputs_[k].data();
-    status_ = plan_->run(in, state_.get(), outputs_);
+    if (plan_->plan) status_ = plan_->plan->run(in, state_ ? state_->cpu.get() : nullptr, outputs_);
+    else status_ = cuda::plan_run(*plan_->cuda, in, state_ ? state_->cuda.get() : nullptr, outputs_);
   }
 
   void OnOK() override {
@@ -514,9 +539,9 @@ class RunWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
-  std::shared_ptr<Plan> plan_;
+  std::shared_ptr<PlanEntry> plan_;
   std::shared_ptr<RunQueue> queue_;
-  std::shared_ptr<SessionState> state_;
+  std::shared_ptr<StateEntry> state_;
   std::vector<std::vector<uint8_t>> inputs_;
   Napi::ObjectReference result_;
   std::vector<void*> outputs_;
@@ -527,14 +552,17 @@ Napi::Value PlanRun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto entry = get_handle<PlanEntry>(env, info[0], HandleKind::Plan, "planRun(plan, inputs, state)");
   if (!entry) return env.Undefined();
-  const std::shared_ptr<Plan>& plan = entry->plan;
   if (info.Length() < 3 || !info[1].IsObject()) return throw_code(env, "INVALID_ARGUMENT", "planRun(plan, inputs, state): inputs must be an object");
-  std::shared_ptr<SessionState> state;
+  std::shared_ptr<StateEntry> state;
   if (!info[2].IsNull() && !info[2].IsUndefined()) {
-    state = get_handle<SessionState>(env, info[2], HandleKind::State, "planRun: state");
+    state = get_handle<StateEntry>(env, info[2], HandleKind::State, "planRun: state");
     if (!state) return env.Undefined();
+    if (static_cast<bool>(state->cuda) != static_cast<bool>(entry->cuda)) {
+      return throw_code(env, "INVALID_ARGUMENT", std::string("planRun: a ") + (state->cuda ? "CUDA" : "CPU") + " state cannot run with a " +
+                                                     (entry->cuda ? "CUDA" : "CPU") + " plan");
+    }
   }
-  const CompiledGraph& g = plan->graph();
+  const CompiledGraph& g = entry->graph();
   if (!g.states.empty() && !state) {
     return throw_code(env, "INVALID_ARGUMENT", "planRun: the plan has state tensors ('" + g.states[0].name + "', ...) but no state was given");
   }
@@ -559,7 +587,7 @@ Napi::Value PlanRun(const Napi::CallbackInfo& info) {
   Napi::Object result = Napi::Object::New(env);
   std::vector<void*> outputs(g.outputs.size());
   for (size_t k = 0; k < g.outputs.size(); ++k) result.Set(g.outputs[k].name, new_tensor_array(env, g.outputs[k].type, g.outputs[k].bytes, &outputs[k]));
-  RunWorker* w = new RunWorker(env, plan, entry->queue, state, std::move(inputs), result, std::move(outputs));
+  RunWorker* w = new RunWorker(env, entry, entry->queue, state, std::move(inputs), result, std::move(outputs));
   Napi::Promise p = w->promise();
   entry->queue->submit(w);
   return p;
@@ -592,15 +620,14 @@ Napi::Value StateCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto entry = get_handle<PlanEntry>(env, info[0], HandleKind::Plan, "stateCreate(plan)");
   if (!entry) return env.Undefined();
-  const std::shared_ptr<Plan>& plan = entry->plan;
-  std::shared_ptr<SessionState> s;
-  const Status st = plan->create_state(&s);
+  auto s = std::make_shared<StateEntry>();
+  const Status st = entry->plan ? entry->plan->create_state(&s->cpu) : cuda::state_create(*entry->cuda, &s->cuda);
   if (!st.is_ok()) return throw_status(env, st);
   return make_handle(env, HandleKind::State, s);
 }
 
 // The state buffer `name`, locked without waiting (a run in flight holds the lock: INVALID_ARGUMENT).
-int state_lookup(Napi::Env env, const std::shared_ptr<SessionState>& s, const Napi::Value& name, const char* what) {
+int state_lookup(Napi::Env env, const std::shared_ptr<StateEntry>& s, const Napi::Value& name, const char* what) {
   if (!name.IsString()) {
     throw_code(env, "INVALID_ARGUMENT", std::string(what) + ": name must be a string");
     return -1;
@@ -608,7 +635,7 @@ int state_lookup(Napi::Env env, const std::shared_ptr<SessionState>& s, const Na
   const int idx = s->find(name.As<Napi::String>().Utf8Value());
   if (idx < 0) {
     std::string list;
-    for (const IoSpec& sp : s->specs) list += (list.empty() ? "'" : ", '") + sp.name + "'";
+    for (const IoSpec& sp : s->specs()) list += (list.empty() ? "'" : ", '") + sp.name + "'";
     throw_code(env, "INVALID_ARGUMENT", std::string(what) + ": no state tensor '" + name.As<Napi::String>().Utf8Value() + "' (has " +
                                             (list.empty() ? std::string("none") : list) + ")");
   }
@@ -617,31 +644,41 @@ int state_lookup(Napi::Env env, const std::shared_ptr<SessionState>& s, const Na
 
 Napi::Value StateRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto s = get_handle<SessionState>(env, info[0], HandleKind::State, "stateRead(state, name)");
+  auto s = get_handle<StateEntry>(env, info[0], HandleKind::State, "stateRead(state, name)");
   if (!s) return env.Undefined();
   const int idx = state_lookup(env, s, info[1], "stateRead");
   if (idx < 0) return env.Undefined();
-  std::unique_lock<std::mutex> lock(s->mu, std::try_to_lock);
-  if (!lock.owns_lock()) return throw_code(env, "INVALID_ARGUMENT", "stateRead: the state is in use by a running plan; await the run first");
-  const IoSpec& sp = s->specs[static_cast<size_t>(idx)];
+  const IoSpec& sp = s->specs()[static_cast<size_t>(idx)];
   void* dst = nullptr;
   Napi::Value arr = new_tensor_array(env, sp.type, sp.bytes, &dst);
-  if (sp.bytes > 0) std::memcpy(dst, s->bufs[static_cast<size_t>(idx)].data(), sp.bytes);
+  if (s->cuda) {
+    const Status st = cuda::state_read(*s->cuda, idx, dst);  // refuses while a run holds the state
+    if (!st.is_ok()) return throw_status(env, st);
+    return arr;
+  }
+  std::unique_lock<std::mutex> lock(s->cpu->mu, std::try_to_lock);
+  if (!lock.owns_lock()) return throw_code(env, "INVALID_ARGUMENT", "stateRead: the state is in use by a running plan; await the run first");
+  if (sp.bytes > 0) std::memcpy(dst, s->cpu->bufs[static_cast<size_t>(idx)].data(), sp.bytes);
   return arr;
 }
 
 Napi::Value StateWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto s = get_handle<SessionState>(env, info[0], HandleKind::State, "stateWrite(state, name, data)");
+  auto s = get_handle<StateEntry>(env, info[0], HandleKind::State, "stateWrite(state, name, data)");
   if (!s) return env.Undefined();
   const int idx = state_lookup(env, s, info[1], "stateWrite");
   if (idx < 0) return env.Undefined();
-  const IoSpec& sp = s->specs[static_cast<size_t>(idx)];
+  const IoSpec& sp = s->specs()[static_cast<size_t>(idx)];
   const void* src = nullptr;
   if (!check_tensor_array(env, info[2], sp, "stateWrite: state", &src)) return env.Undefined();
-  std::unique_lock<std::mutex> lock(s->mu, std::try_to_lock);
+  if (s->cuda) {
+    const Status st = cuda::state_write(*s->cuda, idx, src);
+    if (!st.is_ok()) return throw_status(env, st);
+    return env.Undefined();
+  }
+  std::unique_lock<std::mutex> lock(s->cpu->mu, std::try_to_lock);
   if (!lock.owns_lock()) return throw_code(env, "INVALID_ARGUMENT", "stateWrite: the state is in use by a running plan; await the run first");
-  if (sp.bytes > 0) std::memcpy(s->bufs[static_cast<size_t>(idx)].data(), src, sp.bytes);
+  if (sp.bytes > 0) std::memcpy(s->cpu->bufs[static_cast<size_t>(idx)].data(), src, sp.bytes);
   return env.Undefined();
 }
 
@@ -659,6 +696,181 @@ Napi::Value BenchMemcpy(const Napi::CallbackInfo& info) {
   }
   double seconds = 0;
   const Status st = cpu::bench_memcpy(static_cast<size_t>(bytes), static_cast<int>(iters), static_cast<int>(threads), &seconds);
+  if (!st.is_ok()) return throw_status(env, st);
+  return Napi::Number::New(env, seconds);
+}
+
+
+// ---- CUDA backend ----
+
+Napi::Value CudaBackendCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t device = 0;
+  if (info.Length() < 1 || !get_int(env, info[0], "cudaBackendCreate(device, variants): device", 0, 1024, &device)) {
+    if (!env.IsExceptionPending()) throw_code(env, "INVALID_ARGUMENT", "cudaBackendCreate(device, variants): device required");
+    return env.Undefined();
+  }
+  std::vector<int> variants;
+  if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {
+    if (!info[1].IsArray()) return throw_code(env, "INVALID_ARGUMENT", "cudaBackendCreate: variants must be an array of integers (per op id)");
+    Napi::Array a = info[1].As<Napi::Array>();
+    if (a.Length() > static_cast<uint32_t>(kOpCount)) {
+      return throw_code(env, "INVALID_ARGUMENT", "cudaBackendCreate: variants has " + std::to_string(a.Length()) + " entries, more than the " +
+                                                     std::to_string(kOpCount) + " ops");
+    }
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      int64_t v = 0;
+      if (!get_int(env, a.Get(i), "cudaBackendCreate: variants[i]", 0, 1000, &v)) return env.Undefined();
+      variants.push_back(static_cast<int>(v));
+    }
+  }
+  std::shared_ptr<cuda::Backend> b;
+  const Status st = cuda::backend_create(static_cast<int>(device), variants, &b);
+  if (!st.is_ok()) return throw_status(env, st);
+  auto entry = std::make_shared<BackendEntry>();
+  entry->cuda = std::move(b);
+  entry->queue = std::make_shared<RunQueue>();
+  return make_handle(env, HandleKind::Backend, entry);
+}
+
+std::shared_ptr<BackendEntry> get_cuda_backend(Napi::Env env, const Napi::Value& v, const char* what) {
+  auto entry = get_handle<BackendEntry>(env, v, HandleKind::Backend, what);
+  if (!entry) return nullptr;
+  if (!entry->cuda) {
+    throw_code(env, "INVALID_ARGUMENT", std::string(what) + ": this is a CPU backend");
+    return nullptr;
+  }
+  return entry;
+}
+
+Napi::Value CudaBackendInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto entry = get_cuda_backend(env, info[0], "cudaBackendInfo(backend)");
+  if (!entry) return env.Undefined();
+  const cuda::BackendInfo i = cuda::backend_info(*entry->cuda);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("device", Napi::Number::New(env, i.device));
+  o.Set("name", i.name);
+  o.Set("computeCapability", std::to_string(i.cc / 10) + "." + std::to_string(i.cc % 10));
+  o.Set("multiProcessorCount", Napi::Number::New(env, i.sm_count));
+  o.Set("totalMemoryBytes", Napi::Number::New(env, static_cast<double>(i.total_memory_bytes)));
+  o.Set("freeMemoryBytes", Napi::Number::New(env, static_cast<double>(i.free_memory_bytes)));
+  o.Set("weightBytesResident", Napi::Number::New(env, static_cast<double>(i.weight_bytes_resident)));
+  o.Set("weightsResident", Napi::Number::New(env, i.weights_resident));
+  return o;
+}
+
+Napi::Value CudaBackendDispose(const Napi::CallbackInfo& info) { return dispose_handle(info, HandleKind::Backend, "cudaBackendDispose(backend)"); }
+
+bool get_weight_list(Napi::Env env, const Napi::Value& v, const char* what, std::vector<std::shared_ptr<const WeightData>>* out) {
+  if (!v.IsArray()) {
+    throw_code(env, "INVALID_ARGUMENT", std::string(what) + ": weights must be an array of weight handles");
+    return false;
+  }
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    auto w = get_handle<WeightData>(env, a.Get(i), HandleKind::Weight, (std::string(what) + ": weights[" + std::to_string(i) + "]").c_str());
+    if (!w) return false;
+    out->push_back(w);
+  }
+  return true;
+}
+
+struct UploadTick {
+  double done = 0, total = 0;
+};
+
+// Uploads on a libuv thread; progress goes to the JS callback (the latest tick; intermediate ones may coalesce).
+class UploadWorker : public Napi::AsyncProgressWorker<UploadTick> {
+ public:
+  UploadWorker(Napi::Env env, std::shared_ptr<BackendEntry> backend, std::vector<std::shared_ptr<const WeightData>> weights, Napi::Value progress)
+      : Napi::AsyncProgressWorker<UploadTick>(env, "qwen-hybrid:cudaUploadWeights"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        backend_(std::move(backend)),
+        weights_(std::move(weights)) {
+    if (progress.IsFunction()) progress_ = Napi::Persistent(progress.As<Napi::Function>());
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute(const ExecutionProgress& p) override {
+    status_ = cuda::upload_weights(*backend_->cuda, weights_, [&p](uint64_t done, uint64_t total) {
+      UploadTick t{static_cast<double>(done), static_cast<double>(total)};
+      p.Send(&t, 1);
+    });
+  }
+  void OnProgress(const UploadTick* data, size_t count) override {
+    if (progress_.IsEmpty() || data == nullptr || count == 0) return;
+    Napi::Env env = Env();
+    progress_.Call({Napi::Number::New(env, data[count - 1].done), Napi::Number::New(env, data[count - 1].total)});
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();  // a throwing progress callback does not stop the upload
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (status_.is_ok()) {
+      deferred_.Resolve(env.Undefined());
+    } else {
+      Napi::Error err = Napi::Error::New(env, status_.message);
+      err.Set("code", Napi::String::New(env, status_.code));
+      deferred_.Reject(err.Value());
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<BackendEntry> backend_;
+  std::vector<std::shared_ptr<const WeightData>> weights_;
+  Napi::FunctionReference progress_;
+  Status status_;
+};
+
+Napi::Value CudaUploadWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto entry = get_cuda_backend(env, info[0], "cudaUploadWeights(backend, weights, onProgress)");
+  if (!entry) return env.Undefined();
+  std::vector<std::shared_ptr<const WeightData>> weights;
+  if (!get_weight_list(env, info[1], "cudaUploadWeights", &weights)) return env.Undefined();
+  UploadWorker* w = new UploadWorker(env, entry, std::move(weights), info.Length() > 2 ? info[2] : env.Undefined());
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value CudaReleaseWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto entry = get_cuda_backend(env, info[0], "cudaReleaseWeights(backend, weights)");
+  if (!entry) return env.Undefined();
+  std::vector<std::shared_ptr<const WeightData>> weights;
+  if (!get_weight_list(env, info[1], "cudaReleaseWeights", &weights)) return env.Undefined();
+  cuda::release_weights(*entry->cuda, weights);
+  return env.Undefined();
+}
+
+Napi::Value CudaBenchCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t device = 0, bytes = 0, iters = 0;
+  if (info.Length() < 3) return throw_code(env, "INVALID_ARGUMENT", "cudaBenchCopy(device, bytes, iters): 3 arguments required");
+  if (!get_int(env, info[0], "cudaBenchCopy: device", 0, 1024, &device) || !get_int(env, info[1], "cudaBenchCopy: bytes", 1, 68719476736.0, &bytes) ||
+      !get_int(env, info[2], "cudaBenchCopy: iters", 1, 1e6, &iters)) {
+    return env.Undefined();
+  }
+  double seconds = 0;
+  const Status st = cuda::bench_copy(static_cast<int>(device), static_cast<size_t>(bytes), static_cast<int>(iters), &seconds);
+  if (!st.is_ok()) return throw_status(env, st);
+  return Napi::Number::New(env, seconds);
+}
+
+Napi::Value CudaBenchGemmF16(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t device = 0, m = 0, n = 0, k = 0, iters = 0;
+  if (info.Length() < 5) return throw_code(env, "INVALID_ARGUMENT", "cudaBenchGemmF16(device, m, n, k, iters): 5 arguments required");
+  if (!get_int(env, info[0], "cudaBenchGemmF16: device", 0, 1024, &device) || !get_int(env, info[1], "cudaBenchGemmF16: m", 1, 1 << 20, &m) ||
+      !get_int(env, info[2], "cudaBenchGemmF16: n", 1, 1 << 20, &n) || !get_int(env, info[3], "cudaBenchGemmF16: k", 1, 1 << 20, &k) ||
+      !get_int(env, info[4], "cudaBenchGemmF16: iters", 1, 1e6, &iters)) {
+    return env.Undefined();
+  }
+  double seconds = 0;
+  const Status st = cuda::bench_gemm_f16(static_cast<int>(device), static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
+                                         static_cast<int>(iters), &seconds);
   if (!st.is_ok()) return throw_status(env, st);
   return Napi::Number::New(env, seconds);
 }
@@ -683,6 +895,13 @@ void register_runtime_exports(Napi::Env env, Napi::Object exports) {
   exports.Set("stateWrite", Napi::Function::New(env, StateWrite, "stateWrite"));
   exports.Set("stateDispose", Napi::Function::New(env, StateDispose, "stateDispose"));
   exports.Set("benchMemcpy", Napi::Function::New(env, BenchMemcpy, "benchMemcpy"));
+  exports.Set("cudaBackendCreate", Napi::Function::New(env, CudaBackendCreate, "cudaBackendCreate"));
+  exports.Set("cudaBackendInfo", Napi::Function::New(env, CudaBackendInfo, "cudaBackendInfo"));
+  exports.Set("cudaBackendDispose", Napi::Function::New(env, CudaBackendDispose, "cudaBackendDispose"));
+  exports.Set("cudaUploadWeights", Napi::Function::New(env, CudaUploadWeights, "cudaUploadWeights"));
+  exports.Set("cudaReleaseWeights", Napi::Function::New(env, CudaReleaseWeights, "cudaReleaseWeights"));
+  exports.Set("cudaBenchCopy", Napi::Function::New(env, CudaBenchCopy, "cudaBenchCopy"));
+  exports.Set("cudaBenchGemmF16", Napi::Function::New(env, CudaBenchGemmF16, "cudaBenchGemmF16"));
 }
 
 }  // namespace qh::addon

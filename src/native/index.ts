@@ -18,6 +18,7 @@ export type {
   TensorArray,
   NativeOpInfo,
   NativeBackendInfo,
+  NativeCudaBackendInfo,
   NativeWeightEntry,
   NativeGraphDesc,
   NativeIoSpec,

@@ -96,6 +96,39 @@ export interface NativeAddon {
   stateDispose(state: StateHandle): void;
   /** Seconds for `iters` copies of `bytes` bytes split over `threads` threads (after one warm-up copy). */
   benchMemcpy(bytes: number, iters: number, threads: number): number;
+
+  // ---- CUDA backend (native/cuda/backend.cu). planCompile / planInfo / planRun / state* take its handles too.
+  // Without CUDA compiled in, or without a usable device, cudaBackendCreate throws code NO_CUDA_DEVICE.
+  /** device: index into cudaDevices().devices; variants: forced kernel variant per op id (0 = auto; ctx.variant). */
+  cudaBackendCreate(device: number, variants: number[]): BackendHandle;
+  cudaBackendInfo(backend: BackendHandle): NativeCudaBackendInfo;
+  cudaBackendDispose(backend: BackendHandle): void;
+  /**
+   * Uploads the weights not yet on the backend's device (fit check first: OUT_OF_MEMORY with the numbers), through
+   * pinned double-buffered staging; onProgress(doneBytes, totalBytes) on the JS thread. planCompile uploads what is
+   * still missing synchronously, so call this first for real models.
+   */
+  cudaUploadWeights(backend: BackendHandle, weights: WeightHandle[], onProgress: ((done: number, total: number) => void) | null): Promise<void>;
+  /** Drops the backend's references to these weights' device copies (freed once no plan uses them). */
+  cudaReleaseWeights(backend: BackendHandle, weights: WeightHandle[]): void;
+  /** Seconds for `iters` device-to-device copies of `bytes` (after one warm-up). */
+  cudaBenchCopy(device: number, bytes: number, iters: number): number;
+  /** Seconds for `iters` dense fp16 tensor-core GEMMs m×n×k (2mnk flops each; m, n multiples of 128, k of 32, k <= 16384). */
+  cudaBenchGemmF16(device: number, m: number, n: number, k: number, iters: number): number;
+}
+
+export interface NativeCudaBackendInfo {
+  device: number;
+  name: string;
+  /** "major.minor". */
+  computeCapability: string;
+  multiProcessorCount: number;
+  totalMemoryBytes: number;
+  /** cudaMemGetInfo at the time of the call. */
+  freeMemoryBytes: number;
+  /** Device bytes held by weights uploaded to this backend. */
+  weightBytesResident: number;
+  weightsResident: number;
 }
 
 declare const handleBrand: unique symbol;
@@ -204,6 +237,13 @@ export const NATIVE_EXPORTS = [
   'stateWrite',
   'stateDispose',
   'benchMemcpy',
+  'cudaBackendCreate',
+  'cudaBackendInfo',
+  'cudaBackendDispose',
+  'cudaUploadWeights',
+  'cudaReleaseWeights',
+  'cudaBenchCopy',
+  'cudaBenchGemmF16',
 ] as const;
 
 export type NativeExportName = (typeof NATIVE_EXPORTS)[number];

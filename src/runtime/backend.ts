@@ -61,7 +61,8 @@ export function toQwenError(e: unknown): unknown {
   return e;
 }
 
-function call<T>(f: () => T): T {
+/** @internal Runs a native call, turning coded native errors into QwenHybridError. */
+export function call<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {
@@ -237,28 +238,44 @@ export class Plan {
   }
 }
 
-export class CpuBackend {
+/**
+ * What every backend shares (CPU here, CUDA in ./cuda.ts): weights in native host memory (copies or a zero-copy
+ * mmap), plan compilation (the same graph, validation and arena layout on every backend), dispose. Plans,
+ * session states and runs are the same classes on every backend.
+ */
+export abstract class Backend {
   #handle: BackendHandle | null;
-  readonly #addon: NativeAddon;
-  readonly info: CpuBackendInfo;
+  /** @internal */
+  protected readonly addon: NativeAddon;
+  /** For messages: 'CPU backend', 'CUDA backend'. */
+  readonly #label: string;
+  abstract readonly kind: 'cpu' | 'cuda';
 
   /** @internal */
-  constructor(addon: NativeAddon, handle: BackendHandle) {
-    this.#addon = addon;
+  protected constructor(addon: NativeAddon, handle: BackendHandle, label: string) {
+    this.addon = addon;
     this.#handle = handle;
-    this.info = call(() => addon.cpuBackendInfo(handle));
+    this.#label = label;
   }
 
-  #h(): BackendHandle {
-    if (!this.#handle) throw disposedError('CPU backend');
+  /** @internal The native handle; DISPOSED after dispose(). */
+  protected handle(): BackendHandle {
+    if (!this.#handle) throw disposedError(this.#label);
     return this.#handle;
+  }
+
+  /** @internal Drops the native handle's reference (cpuBackendDispose / cudaBackendDispose). */
+  protected abstract disposeHandle(h: BackendHandle): void;
+
+  get disposed(): boolean {
+    return this.#handle === null;
   }
 
   /** Copies `bytes` (exactly the size of `shape` in `type`) into native memory. */
   weightFromBytes(type: GGMLType, shape: readonly number[], bytes: Uint8Array, name = 'weight'): WeightTensor {
-    this.#h();
-    const h = call(() => this.#addon.weightFromBytes(type, [...shape], bytes, name));
-    return new WeightTensor(this.#addon, h, name, type, [...shape], bytes.byteLength);
+    this.handle();
+    const h = call(() => this.addon.weightFromBytes(type, [...shape], bytes, name));
+    return new WeightTensor(this.addon, h, name, type, [...shape], bytes.byteLength);
   }
 
   /**
@@ -266,34 +283,50 @@ export class CpuBackend {
    * GGUF_TENSOR_OUT_OF_BOUNDS naming it; a size that does not match type × shape throws BAD_TENSOR.
    */
   async mapWeights(path: string, entries: readonly WeightEntry[]): Promise<WeightFile> {
-    this.#h();
+    this.handle();
     const names = new Set<string>();
     for (const e of entries) {
       if (names.has(e.name)) throw new QwenHybridError('INVALID_ARGUMENT', `mapWeights: tensor '${e.name}' listed twice`, { tensor: e.name });
       names.add(e.name);
     }
-    const r = call(() => this.#addon.weightFileMap(path, entries.map((e) => ({ name: e.name, offset: e.offset, byteSize: e.byteSize, type: e.type, shape: [...e.shape] }))));
+    const r = call(() => this.addon.weightFileMap(path, entries.map((e) => ({ name: e.name, offset: e.offset, byteSize: e.byteSize, type: e.type, shape: [...e.shape] }))));
     const tensors = new Map<string, WeightTensor>();
-    entries.forEach((e, i) => tensors.set(e.name, new WeightTensor(this.#addon, r.tensors[i] as WeightHandle, e.name, e.type, [...e.shape], e.byteSize)));
-    return new WeightFile(this.#addon, r.file, path, r.fileBytes, tensors);
+    entries.forEach((e, i) => tensors.set(e.name, new WeightTensor(this.addon, r.tensors[i] as WeightHandle, e.name, e.type, [...e.shape], e.byteSize)));
+    return new WeightFile(this.addon, r.file, path, r.fileBytes, tensors);
   }
 
   /** Validates and compiles a graph (GraphBuilder.build()). Throws QwenHybridError naming the op#, kind and tensor. */
   compile(graph: GraphDesc): Plan {
-    const h = this.#h();
+    const h = this.handle();
     const native = graph.native; // weight handles were resolved by build() (DISPOSED if a weight was disposed)
-    const ph = call(() => this.#addon.planCompile(h, native));
-    return new Plan(this.#addon, ph, graph.weights);
+    const ph = call(() => this.addon.planCompile(h, native));
+    return new Plan(this.addon, ph, graph.weights);
   }
 
-  /** Frees the thread pool once no plan or run uses it. Idempotent. */
+  /** Frees the backend once no plan or run uses it. Idempotent. */
   dispose(): void {
-    if (this.#handle) this.#addon.cpuBackendDispose(this.#handle);
+    if (this.#handle) this.disposeHandle(this.#handle);
     this.#handle = null;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.dispose();
+  }
+}
+
+export class CpuBackend extends Backend {
+  readonly kind = 'cpu' as const;
+  readonly info: CpuBackendInfo;
+
+  /** @internal */
+  constructor(addon: NativeAddon, handle: BackendHandle) {
+    super(addon, handle, 'CPU backend');
+    this.info = call(() => addon.cpuBackendInfo(handle));
+  }
+
+  /** @internal */
+  protected disposeHandle(h: BackendHandle): void {
+    this.addon.cpuBackendDispose(h);
   }
 }
 

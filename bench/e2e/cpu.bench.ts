@@ -15,7 +15,9 @@
  * flips router choices), and argmax equal wherever llama.cpp's top-1 margin exceeds its own max |Δ| + 0.5.
  *
  * Run: node --import tsx bench/e2e/cpu.bench.ts [--quick] [--threads N] [--shapes qwen35-0.5b,qwen35moe-0.5b]
- *        [--samples N] [--report NAME]   → markdown table on stdout + bench/results/e2e-cpu.json
+ *        [--samples N] [--report NAME] [--activations f32|q8]   → markdown table on stdout + bench/results/e2e-cpu.json
+ * --activations q8: our engine quantizes matmul activations (loadModel { activations: 'q8' }, int8 dots as
+ * llama.cpp); default f32 (exact). Default report name then e2e-cpu-q8.
  * Every case runs one untimed warm-up iteration first (tinybench warmup).
  * --quick: the *-quick shapes (n_embd 256), 1 sample, few tokens; finishes in seconds; report → e2e-cpu-quick.json.
  */
@@ -25,6 +27,7 @@ import { join } from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { Bench } from 'tinybench';
 
+import { argmax, toDense } from '../../test/helpers/llama-oracle.js';
 import { measureMemcpyBandwidth, tinybenchRows, writeBenchReport } from '../lib/index.js';
 import { loadModel, type Model } from '../../src/model/index.js';
 import { SYNTHETIC_GENERATOR_VERSION, syntheticModelConfig, writeSyntheticModel, type SyntheticModelConfig, type SyntheticShapeName } from '../../src/model/synthetic.js';
@@ -36,6 +39,7 @@ interface Args {
   samples: number;
   /** bench/results/<report>.json */
   report: string | undefined;
+  activations: 'f32' | 'q8';
 }
 
 function parseArgs(argv: string[]): Args {
@@ -49,7 +53,9 @@ function parseArgs(argv: string[]): Args {
   const shapes = (val('--shapes') ?? (quick ? 'qwen35-quick,qwen35moe-quick' : 'qwen35-0.5b,qwen35moe-0.5b')).split(',') as SyntheticShapeName[];
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads must be a positive integer`);
   if (!Number.isInteger(samples) || samples < 1) throw new Error(`--samples must be a positive integer`);
-  return { quick, threads, shapes, samples, report: val('--report') };
+  const activations = (val('--activations') ?? 'f32') as 'f32' | 'q8';
+  if (activations !== 'f32' && activations !== 'q8') throw new Error(`--activations must be f32 or q8`);
+  return { quick, threads, shapes, samples, report: val('--report'), activations };
 }
 
 const args = parseArgs(process.argv.slice(2));
@@ -64,12 +70,6 @@ function promptTokens(n: number, salt: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < n; i++) out.push((i * 7919 + salt * 104729 + 13) % 1400);
   return out;
-}
-
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
-  return best;
 }
 
 async function ensureModel(shape: SyntheticShapeName): Promise<{ path: string; config: SyntheticModelConfig; generatedSeconds: number | null }> {
@@ -95,12 +95,8 @@ async function llamaLastLogits(p: PeerHandles, tokens: readonly number[], nVocab
   const items = tokens.map((t, i) => (i === tokens.length - 1 ? ([t, { generateNext: { logits: true } }] as const) : t));
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const res = await p.seq.controlledEvaluate(items as any);
-  const last = res[res.length - 1] as { next?: { logits?: Map<number, number> } } | undefined;
-  const m = last?.next?.logits;
-  if (!m) throw new Error('llama.cpp returned no logits');
-  const out = new Float32Array(nVocab).fill(Number.NaN);
-  for (const [id, v] of m) out[id] = v;
-  return out;
+  const last = res[res.length - 1] as { next?: { logits?: Map<Token, number> } } | undefined;
+  return toDense(last?.next?.logits, nVocab);
 }
 
 interface Gate {
@@ -235,7 +231,7 @@ async function expertLoad(ours: Model, c: SyntheticModelConfig, T: number): Prom
 async function benchShape(llama: Llama, shape: SyntheticShapeName, copyGBs: number): Promise<Record<string, unknown>> {
   const { path, config: c, generatedSeconds } = await ensureModel(shape);
   process.stderr.write(`[${shape}] ${path} (${(c.paramCount / 1e6).toFixed(1)} M params${generatedSeconds !== null ? `, generated in ${generatedSeconds.toFixed(1)} s` : ', cached'})\n`);
-  const ours = await loadModel(path, { threads: args.threads, contextSize: CTX, batchSize: BATCH, kvCacheType: 'f16' });
+  const ours = await loadModel(path, { threads: args.threads, contextSize: CTX, batchSize: BATCH, kvCacheType: 'f16', activations: args.activations });
   const lm = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
   const lctx = await lm.createContext({ contextSize: CTX, batchSize: BATCH, threads: args.threads, flashAttention: false });
   const peer: PeerHandles = { model: lm, ctx: lctx, seq: lctx.getSequence() };
@@ -364,12 +360,12 @@ async function main(): Promise<void> {
   for (const shape of args.shapes) results.push(await benchShape(llama, shape, memcpy.gbPerSec));
   await llama.dispose();
 
-  const file = writeBenchReport(args.report ?? (args.quick ? 'e2e-cpu-quick' : 'e2e-cpu'), {
+  const file = writeBenchReport(args.report ?? (args.quick ? 'e2e-cpu-quick' : args.activations === 'q8' ? 'e2e-cpu-q8' : 'e2e-cpu'), {
     threads: args.threads,
     quick: args.quick,
     copy_bw_gbs: memcpy.gbPerSec,
     memcpy,
-    settings: { context: CTX, micro_batch: BATCH, kv_cache: 'f16', flash_attention: false, decode_prompt: DECODE_PROMPT, decode_tokens: DECODE_N, prefill_tokens: PREFILL },
+    settings: { activations: args.activations, context: CTX, micro_batch: BATCH, kv_cache: 'f16', flash_attention: false, decode_prompt: DECODE_PROMPT, decode_tokens: DECODE_N, prefill_tokens: PREFILL },
     models: results,
   });
 

@@ -9,13 +9,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LlamaLogLevel, getLlama, type Llama, type Token } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GGMLType, ggmlTypeName, ggmlTypeTraits } from '../../src/gguf/types.js';
 import { writeGGUF } from '../../src/gguf/writer.js';
 import { generateTinyModel, type TinyModelOptions } from '../../src/model/tiny/index.js';
-import { Rng, dequantizeF32 } from '../../src/quant/index.js';
-import { buildTinyVocab } from '../../src/tokenizer/tiny-vocab.js';
+import { dequantizeF32 } from '../../src/quant/index.js';
+import { disposeOracleLlama, llamaLogits, maxAbsDiff, normalPromptTokens } from '../helpers/llama-oracle.js';
 import { getTinyModelFor } from '../helpers/model-cache.js';
 
 const TYPES = [GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q8_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.F16, GGMLType.BF16];
@@ -43,73 +42,22 @@ function embdOnlyOptions(type: GGMLType): TinyModelOptions {
   };
 }
 
-let llama: Llama;
 let scratch: string;
 beforeAll(async () => {
-  llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
   scratch = await mkdtemp(join(tmpdir(), 'qwen-hybrid-dq-'));
 });
 afterAll(async () => {
-  await llama?.dispose();
+  await disposeOracleLlama();
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
-
-/** Seeded prompt over the NORMAL tokens; all rows it touches are compared. */
-function promptTokens(seed: number): number[] {
-  const v = buildTinyVocab();
-  const normal = v.types.flatMap((t, i) => (t === 1 ? [i] : []));
-  const rng = new Rng(seed);
-  return Array.from({ length: N_PROMPT }, () => normal[rng.int(normal.length)]!);
-}
-
-async function logits(path: string, tokens: number[], nVocab: number): Promise<Float32Array[]> {
-  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-  try {
-    const ctx = await model.createContext({
-      contextSize: 256,
-      batchSize: 256,
-      flashAttention: false,
-      experimentalKvCacheKeyType: 'F32',
-      experimentalKvCacheValueType: 'F32',
-      // One thread: results do not depend on it (oracle doc), and spinning workers on a shared 2-core box are ~50× slower.
-      threads: 1,
-    });
-    try {
-      const out = await ctx.getSequence().controlledEvaluate(tokens.map((t) => [t as Token, { generateNext: { logits: true } }]));
-      return tokens.map((_, i) => {
-        const m = out[i]?.next.logits;
-        if (!m) throw new Error(`no logits at position ${i}`);
-        const row = new Float32Array(nVocab).fill(Number.NaN);
-        for (const [t, v] of m) row[t] = v;
-        return row;
-      });
-    } finally {
-      await ctx.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
-}
-
-function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
-  let m = 0;
-  a.forEach((ra, i) => {
-    const rb = b[i]!;
-    for (let j = 0; j < ra.length; j++) {
-      const d = Math.abs(ra[j]! - rb[j]!);
-      m = Number.isNaN(d) ? Infinity : Math.max(m, d);
-    }
-  });
-  return m;
-}
 
 describe('dequantizeF32 equals llama.cpp get_rows dequantization', () => {
   it.each(TYPES.map((t) => [ggmlTypeName(t), t] as const))('%s token_embd: quantized file and our F32 twin give the same logits', async (name, type) => {
     const { path, twinPath, config } = await getTinyModelFor(embdOnlyOptions(type));
     expect(config.tensors.filter((t) => t.type !== GGMLType.F32).map((t) => t.name)).toEqual(['token_embd.weight']);
-    const tokens = promptTokens(type);
-    const a = await logits(path, tokens, config.nVocab);
-    const b = await logits(twinPath, tokens, config.nVocab);
+    const tokens = normalPromptTokens(type, N_PROMPT);
+    const a = await llamaLogits(path, tokens, config.nVocab);
+    const b = await llamaLogits(twinPath, tokens, config.nVocab);
     for (const row of a) expect(row.every(Number.isFinite)).toBe(true);
     const d = maxAbsDiff(a, b);
     console.log(`[dequant ${name}] max|Δlogit| quantized vs twin = ${d.toExponential(3)}`);
@@ -148,7 +96,7 @@ describe('negative control: a wrong dequantization is detected', () => {
   it.each([GGMLType.Q4_K, GGMLType.Q6_K].map((t) => [ggmlTypeName(t), t] as const))('%s twin with sub-block 0 scale off by one does not match', async (name, type) => {
     const opts = embdOnlyOptions(type);
     const { path, config } = await getTinyModelFor(opts);
-    const tokens = promptTokens(type);
+    const tokens = normalPromptTokens(type, N_PROMPT);
     const m = generateTinyModel(opts);
     const qi = m.quantized.tensors.findIndex((t) => t.name === 'token_embd.weight');
     const q = m.quantized.tensors[qi]!;
@@ -157,8 +105,8 @@ describe('negative control: a wrong dequantization is detected', () => {
     const tensors = m.f32Twin.tensors.map((t, i) => (i === qi ? { ...t, data: new Uint8Array(deq.buffer) } : t));
     const badTwin = join(scratch, `${opts.name}.bad.f32.gguf`);
     await writeGGUF(badTwin, { ...m.f32Twin, tensors });
-    const a = await logits(path, tokens, config.nVocab);
-    const b = await logits(badTwin, tokens, config.nVocab);
+    const a = await llamaLogits(path, tokens, config.nVocab);
+    const b = await llamaLogits(badTwin, tokens, config.nVocab);
     const d = maxAbsDiff(a, b);
     console.log(`[dequant ${name} negative] max|Δlogit| vs perturbed twin = ${d.toExponential(3)}`);
     expect(d).toBeGreaterThan(100 * TOL);

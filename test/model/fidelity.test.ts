@@ -8,12 +8,20 @@
  *     llama.cpp's top-1 margin exceeds its own noise, measured as max |Δlogit| between its batched and its
  *     one-token-at-a-time evaluation of the same prompt.
  */
-import { LlamaLogLevel, getLlama, type Llama, type LlamaContextSequence, type Token } from 'node-llama-cpp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/model/index.js';
 import { TINY_PRESETS, TINY_PRESET_NAMES } from '../../src/model/tiny/index.js';
-import { Rng } from '../../src/quant/index.js';
-import { buildTinyVocab } from '../../src/tokenizer/tiny-vocab.js';
+import {
+  argmax,
+  disposeOracleLlama,
+  llamaLogits,
+  llamaOneTokenLogits,
+  llamaRun,
+  logSoftmax,
+  margin,
+  normalPromptTokens,
+  topIds,
+} from '../helpers/llama-oracle.js';
 import { getTinyModel } from '../helpers/model-cache.js';
 
 /** Long enough that one-batch prefill takes the chunked GDN path (T >= 32) across a 64-token chunk boundary. */
@@ -22,108 +30,7 @@ const GREEDY_STEPS = 16;
 const TOP = 20;
 const LOGPROB_TOL = 1e-3;
 
-let llama: Llama;
-beforeAll(async () => {
-  llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
-});
-afterAll(async () => {
-  await llama?.dispose();
-});
-
-function toDense(m: Map<Token, number> | undefined, nVocab: number): Float32Array {
-  if (!m) throw new Error('no logits returned');
-  const out = new Float32Array(nVocab).fill(Number.NaN);
-  for (const [t, v] of m) out[t] = v;
-  return out;
-}
-
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
-  return best;
-}
-
-/** log-softmax in f64. */
-function logSoftmax(v: Float32Array): Float64Array {
-  let mx = -Infinity;
-  for (const x of v) mx = Math.max(mx, x);
-  let s = 0;
-  for (const x of v) s += Math.exp(x - mx);
-  const lse = mx + Math.log(s);
-  return Float64Array.from(v, (x) => x - lse);
-}
-
-function topIds(v: ArrayLike<number>, k: number): number[] {
-  return Array.from({ length: v.length }, (_, i) => i)
-    .sort((a, b) => v[b]! - v[a]! || a - b)
-    .slice(0, k);
-}
-
-/** Top-1 minus top-2 logit. */
-function margin(v: Float32Array): number {
-  const [a, b] = topIds(v, 2);
-  return v[a!]! - v[b!]!;
-}
-
-/** Seeded prompt of NORMAL (non-special) token ids of the tiny vocabulary. */
-function promptTokens(seed: number, n: number): number[] {
-  const v = buildTinyVocab();
-  const normal = v.types.flatMap((t, i) => (t === 1 ? [i] : []));
-  const rng = new Rng(seed);
-  return Array.from({ length: n }, () => normal[rng.int(normal.length)]!);
-}
-
-async function withLlama<T>(path: string, f: (seq: LlamaContextSequence) => Promise<T>): Promise<T> {
-  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-  try {
-    const ctx = await model.createContext({
-      contextSize: 256,
-      batchSize: 256,
-      sequences: 1,
-      flashAttention: false,
-      experimentalKvCacheKeyType: 'F32',
-      experimentalKvCacheValueType: 'F32',
-      threads: 1,
-    });
-    try {
-      return await f(ctx.getSequence());
-    } finally {
-      await ctx.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
-}
-
-/** Teacher-forced logits of every prompt position in one batch, then `greedySteps` argmax tokens decoded one at a time. */
-async function llamaBatched(path: string, tokens: number[], nVocab: number, greedySteps: number): Promise<{ prompt: Float32Array[]; greedy: number[] }> {
-  return withLlama(path, async (seq) => {
-    const out = await seq.controlledEvaluate(tokens.map((t) => [t as Token, { generateNext: { logits: true } }]));
-    const prompt = tokens.map((_, i) => toDense(out[i]?.next.logits, nVocab));
-    const greedy: number[] = [];
-    let last = prompt[prompt.length - 1]!;
-    for (let s = 0; s < greedySteps; s++) {
-      const t = argmax(last);
-      greedy.push(t);
-      if (s === greedySteps - 1) break;
-      const r = await seq.controlledEvaluate([[t as Token, { generateNext: { logits: true } }]]);
-      last = toDense(r[0]?.next.logits, nVocab);
-    }
-    return { prompt, greedy };
-  });
-}
-
-/** The same prompt fed one token per decode call. */
-async function llamaSerial(path: string, tokens: number[], nVocab: number): Promise<Float32Array[]> {
-  return withLlama(path, async (seq) => {
-    const rows: Float32Array[] = [];
-    for (const t of tokens) {
-      const r = await seq.controlledEvaluate([[t as Token, { generateNext: { logits: true } }]]);
-      rows.push(toDense(r[0]?.next.logits, nVocab));
-    }
-    return rows;
-  });
-}
+afterAll(disposeOracleLlama);
 
 async function ours(model: Model, tokens: number[], greedySteps: number): Promise<{ prompt: Float32Array[]; greedy: number[] }> {
   await using s = model.createSession();
@@ -141,14 +48,14 @@ async function ours(model: Model, tokens: number[], greedySteps: number): Promis
 
 describe.each(TINY_PRESET_NAMES)('fidelity vs llama.cpp: %s', (preset) => {
   const o = TINY_PRESETS[preset];
-  const tokens = promptTokens(o.seed + 77, PROMPT_LEN);
+  const tokens = normalPromptTokens(o.seed + 77, PROMPT_LEN);
 
   it(`quantized model (ours) == exact-F32 twin (llama.cpp): top-${TOP} logprobs within ${LOGPROB_TOL}, argmax and ${GREEDY_STEPS} greedy tokens equal`, async () => {
     const { path, twinPath, config } = await getTinyModel(preset);
     await using model = await loadModel(path, { backend: 'cpu', threads: 2, kvCacheType: 'f32' });
     expect(model.vocabSize).toBe(config.nVocab);
     const mine = await ours(model, tokens, GREEDY_STEPS);
-    const ref = await llamaBatched(twinPath, tokens, config.nVocab, GREEDY_STEPS);
+    const ref = await llamaRun(twinPath, tokens, config.nVocab, { greedySteps: GREEDY_STEPS });
     let maxD = 0;
     for (let i = 0; i < tokens.length; i++) {
       const a = logSoftmax(mine.prompt[i]!);
@@ -165,9 +72,9 @@ describe.each(TINY_PRESET_NAMES)('fidelity vs llama.cpp: %s', (preset) => {
     const { path, twinPath, config } = await getTinyModel(preset);
     await using model = await loadModel(path, { backend: 'cpu', threads: 2, kvCacheType: 'f32' });
     const mine = await ours(model, tokens, 0);
-    const batched = (await llamaBatched(path, tokens, config.nVocab, 0)).prompt;
-    const serial = await llamaSerial(path, tokens, config.nVocab);
-    const twin = (await llamaBatched(twinPath, tokens, config.nVocab, 0)).prompt;
+    const batched = await llamaLogits(path, tokens, config.nVocab);
+    const serial = await llamaOneTokenLogits(path, tokens, config.nVocab);
+    const twin = await llamaLogits(twinPath, tokens, config.nVocab);
     let noise = 0;
     for (let i = 0; i < tokens.length; i++) for (let j = 0; j < config.nVocab; j++) noise = Math.max(noise, Math.abs(batched[i]![j]! - serial[i]![j]!));
     expect(noise).toBeGreaterThan(0); // activation quantization differs by batch shape (oracle doc)

@@ -5,7 +5,6 @@
  * token counts; the streaming mechanics (UTF-8 boundaries, held-back stop prefixes) against a scripted session
  * whose next token is fixed in advance; chat() against ChatOutputParser fed the same generated text.
  */
-import { getLlama, LlamaLogLevel, type Llama, type Token } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseChatOutput } from '../../src/chat/parser.js';
 import { builtinChatTemplate } from '../../src/chat/template.js';
@@ -16,48 +15,13 @@ import { TINY_PRESET_NAMES } from '../../src/model/tiny/index.js';
 import { chat, renderChatPrompt } from '../../src/runtime/chat.js';
 import { generate, type GenerateChunk, type GenerationSession } from '../../src/runtime/generate.js';
 import { buildTinyVocab, Tokenizer } from '../../src/tokenizer/index.js';
+import { disposeOracleLlama, llamaGreedy } from '../helpers/llama-oracle.js';
 import { getTinyModel } from '../helpers/model-cache.js';
 
 const GREEDY = 16;
 const PROMPT = 'The quick brown fox jumps over the lazy dog. Once upon a time';
 
-let llama: Llama;
-beforeAll(async () => {
-  llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
-});
-afterAll(async () => {
-  await llama?.dispose();
-});
-
-async function llamaGreedy(path: string, tokens: number[], steps: number): Promise<number[]> {
-  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-  try {
-    const ctx = await model.createContext({
-      contextSize: 256, batchSize: 256, sequences: 1, flashAttention: false,
-      experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32', threads: 1,
-    });
-    try {
-      const seq = ctx.getSequence();
-      let r = await seq.controlledEvaluate(tokens.map((t, i) => (i === tokens.length - 1 ? [t as Token, { generateNext: { logits: true } }] : (t as Token))));
-      const out: number[] = [];
-      for (let s = 0; s < steps; s++) {
-        const m = r[r.length - 1]?.next.logits;
-        if (!m) throw new Error('no logits');
-        let best = -1;
-        let bv = -Infinity;
-        for (const [t, v] of m) if (v > bv || (v === bv && t < best)) [best, bv] = [t, v];
-        out.push(best);
-        if (s === steps - 1) break;
-        r = await seq.controlledEvaluate([[best as Token, { generateNext: { logits: true } }]]);
-      }
-      return out;
-    } finally {
-      await ctx.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
-}
+afterAll(disposeOracleLlama);
 
 async function collect(it: AsyncIterable<GenerateChunk>): Promise<GenerateChunk[]> {
   const out: GenerateChunk[] = [];
@@ -73,7 +37,7 @@ describe.each(TINY_PRESET_NAMES)('preset %s', (preset) => {
     const m = await getTinyModel(preset);
     model = await loadModel(m.path, { kvCacheType: 'f32', threads: 1 });
     prompt = model.tokenize(PROMPT);
-    oracle = await llamaGreedy(m.twinPath, prompt, GREEDY);
+    oracle = await llamaGreedy(m.twinPath, prompt, m.config.nVocab, GREEDY);
     console.log(`[generate ${preset}] oracle ${oracle.join(",")} eog-at ${oracle.findIndex((t) => model.tokenizer.isEog(t))} text ${JSON.stringify(model.tokenizer.decode(oracle))}`);
   });
   afterAll(() => model?.dispose());

@@ -5,13 +5,12 @@
  * own GGUF parser against counts/shapes derived from the spec (§2.3, §2.4), not against our generator.
  */
 import { createHash } from 'node:crypto';
-import { LlamaLogLevel, getLlama, readGgufFileInfo, type Llama, type Token } from 'node-llama-cpp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readGgufFileInfo } from 'node-llama-cpp';
+import { afterAll, describe, expect, it } from 'vitest';
 import { encodeGGUF } from '../../src/gguf/writer.js';
 import { GGMLType, ggmlTypeName } from '../../src/gguf/types.js';
 import { TINY_PRESETS, TINY_PRESET_NAMES, generateTinyModel, tinyModelConfig, type TinyModelOptions } from '../../src/model/tiny/index.js';
-import { Rng } from '../../src/quant/index.js';
-import { buildTinyVocab } from '../../src/tokenizer/tiny-vocab.js';
+import { argmax, disposeOracleLlama, llamaRun, normalPromptTokens } from '../helpers/llama-oracle.js';
 import { getTinyModel } from '../helpers/model-cache.js';
 
 const PROMPT_LEN = 24;
@@ -84,78 +83,9 @@ function mustBeF32(name: string): boolean {
   return /norm\.weight$|\.ssm_conv1d\.weight$|\.ssm_a$|\.ssm_dt\.bias$|\.ffn_gate_inp(_shexp)?\.weight$/.test(name);
 }
 
-// --- llama.cpp harness ---------------------------------------------------------------------------------------
+// --- llama.cpp harness (test/helpers/llama-oracle.ts) --------------------------------------------------------
 
-let llama: Llama;
-beforeAll(async () => {
-  llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
-});
-afterAll(async () => {
-  await llama?.dispose();
-});
-
-interface RunResult {
-  /** [position][token] logits of the prompt, full vocabulary. */
-  prompt: Float32Array[];
-  /** Greedy continuation (argmax), GREEDY_STEPS tokens. */
-  greedy: number[];
-}
-
-function toDense(m: Map<Token, number> | undefined, nVocab: number): Float32Array {
-  if (!m) throw new Error('no logits returned');
-  const out = new Float32Array(nVocab).fill(Number.NaN);
-  for (const [t, v] of m) out[t] = v;
-  return out;
-}
-
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
-  return best;
-}
-
-async function runLlama(path: string, tokens: number[], nVocab: number, greedySteps: number): Promise<RunResult> {
-  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-  try {
-    const ctx = await model.createContext({
-      contextSize: 256,
-      batchSize: 256,
-      sequences: 1,
-      flashAttention: false,
-      experimentalKvCacheKeyType: 'F32',
-      experimentalKvCacheValueType: 'F32',
-      // One thread: results do not depend on it (oracle doc), and spinning workers on a shared 2-core box are ~50× slower.
-      threads: 1,
-    });
-    try {
-      const seq = ctx.getSequence();
-      const out = await seq.controlledEvaluate(tokens.map((t) => [t as Token, { generateNext: { logits: true } }]));
-      const prompt = tokens.map((_, i) => toDense(out[i]?.next.logits, nVocab));
-      const greedy: number[] = [];
-      let last = prompt[prompt.length - 1]!;
-      for (let s = 0; s < greedySteps; s++) {
-        const t = argmax(last);
-        greedy.push(t);
-        if (s === greedySteps - 1) break;
-        const r = await seq.controlledEvaluate([[t as Token, { generateNext: { logits: true } }]]);
-        last = toDense(r[0]?.next.logits, nVocab);
-      }
-      return { prompt, greedy };
-    } finally {
-      await ctx.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
-}
-
-/** Seeded prompt of NORMAL (non-special, non-padding) token ids. */
-function promptTokens(seed: number, n: number): number[] {
-  const v = buildTinyVocab();
-  const normal = v.types.flatMap((t, i) => (t === 1 ? [i] : []));
-  const rng = new Rng(seed);
-  return Array.from({ length: n }, () => normal[rng.int(normal.length)]!);
-}
+afterAll(disposeOracleLlama);
 
 function stats(xs: Float32Array[]): { mean: number; std: number } {
   let s = 0, s2 = 0, n = 0;
@@ -284,9 +214,9 @@ describe.each(TINY_PRESET_NAMES)('tiny preset %s', (preset) => {
   // "model has unused tensor … ignoring"), so only the trunk is exercised here.
   it('llama.cpp loads the quantized model and its F32 twin; logits are sane and agree', async () => {
     const { path, twinPath, config } = await getTinyModel(preset);
-    const tokens = promptTokens(o.seed, PROMPT_LEN);
-    const q = await runLlama(path, tokens, config.nVocab, GREEDY_STEPS);
-    const t = await runLlama(twinPath, tokens, config.nVocab, 0);
+    const tokens = normalPromptTokens(o.seed, PROMPT_LEN);
+    const q = await llamaRun(path, tokens, config.nVocab, { greedySteps: GREEDY_STEPS });
+    const t = await llamaRun(twinPath, tokens, config.nVocab);
 
     for (const r of [q.prompt, t.prompt]) for (const row of r) expect(row.every(Number.isFinite)).toBe(true);
     const sq = stats(q.prompt);

@@ -9,11 +9,12 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { getLlama, LlamaLogLevel, readGgufFileInfo, type Llama } from 'node-llama-cpp';
+import { readGgufFileInfo } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
 import type { Output } from '../../src/cli/io.js';
 import type { ModelReport } from '../../src/model/inspect.js';
+import { disposeOracleLlama, getOracleLlama } from '../helpers/llama-oracle.js';
 import { getTinyModel } from '../helpers/model-cache.js';
 
 const run = promisify(execFile);
@@ -112,16 +113,10 @@ describe('inspect', () => {
 });
 
 describe('tokenize', () => {
-  let llama: Llama;
-  beforeAll(async () => {
-    llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
-  });
-  afterAll(async () => {
-    await llama?.dispose();
-  });
+  afterAll(disposeOracleLlama);
 
   it('--json prints exactly {"tokens":[...]}, equal to llama.cpp', async () => {
-    const model = await llama.loadModel({ modelPath: dense.path, vocabOnly: true });
+    const model = await (await getOracleLlama()).loadModel({ modelPath: dense.path, vocabOnly: true });
     try {
       for (const [text, special] of [
         ['Hello, world! 你好 123', false],

@@ -8,16 +8,20 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LlamaLogLevel, getLlama, readGgufFileInfo, type Token } from 'node-llama-cpp';
+import { readGgufFileInfo, type Token } from 'node-llama-cpp';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { readGGUF } from '../../src/gguf/reader.js';
 import { GGMLType, ggmlTypeName } from '../../src/gguf/types.js';
 import { SYNTHETIC_SHAPES, syntheticModelConfig, writeSyntheticModel, type SyntheticModelOptions } from '../../src/model/synthetic.js';
 import { dequantizeF32 } from '../../src/quant/dequant.js';
+import { disposeOracleLlama, withLlamaSequence } from '../helpers/llama-oracle.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qh-synthetic-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await disposeOracleLlama();
+});
 
 const DENSE: SyntheticModelOptions = {
   arch: 'qwen35', name: 'syn-dense', seed: 5, nEmbd: 256, nTrunk: 8, nHead: 2, nHeadKv: 1, headDim: 128, nRot: 32,
@@ -128,13 +132,11 @@ describe('synthetic model files', () => {
   });
 
   it('llama.cpp evaluates both variants to finite, non-degenerate logits', async () => {
-    const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
-    try {
-      for (const o of [DENSE, MOE]) {
-        const model = await llama.loadModel({ modelPath: await fileFor(o), gpuLayers: 0 });
-        const ctx = await model.createContext({ contextSize: 64, batchSize: 64, threads: 1, flashAttention: false });
+    for (const o of [DENSE, MOE]) {
+      // node-llama-cpp's default (F16) KV cache on a 64-cell context.
+      await withLlamaSequence(await fileFor(o), { contextSize: 64, kvCache: 'default' }, async (seq) => {
         const prompt = [17, 300, 41, 999, 5, 1200, 77, 640, 88, 1001, 12, 400];
-        const res = await ctx.getSequence().controlledEvaluate(prompt.map((t) => [t as Token, { generateNext: { logits: true } }] as [Token, { generateNext: { logits: true } }]));
+        const res = await seq.controlledEvaluate(prompt.map((t) => [t as Token, { generateNext: { logits: true } }] as [Token, { generateNext: { logits: true } }]));
         const argmaxes = new Set<number>();
         for (const r of res) {
           const m = r?.next?.logits;
@@ -153,11 +155,7 @@ describe('synthetic model files', () => {
           argmaxes.add(bestId);
         }
         expect(argmaxes.size, `${o.arch}: distinct argmaxes over ${prompt.length} positions`).toBeGreaterThanOrEqual(6);
-        await ctx.dispose();
-        await model.dispose();
-      }
-    } finally {
-      await llama.dispose();
+      });
     }
   }, 60_000);
 });

@@ -42,6 +42,8 @@
         'native/cpu/quant_dot_scalar.cc',
         'native/cpu/quant_dot_avx2.cc',
         'native/cpu/quant_dot_avx512.cc',
+        'native/cpu/quant_q8.cc',
+        'native/cpu/quant_q8_avx2.cc',
         'native/cpu/matmul_rows.cc',
         'native/cpu/get_rows.cc',
         'native/cpu/matmul.cc',

@@ -13,6 +13,8 @@
  * before it is timed; a failure aborts the bench.
  *
  * Run: node --import tsx bench/ops/matmul.bench.ts  → table + bench/results/matmul-cpu.json
+ * q8:  node --import tsx bench/ops/matmul.bench.ts --activations q8  → bench/results/matmul-cpu-q8.json: matvecs with
+ *      quantized activations (MATMUL p.i[1] = 1, int8 dots) next to the exact ones, all threads and 1 thread.
  */
 import { execSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -28,6 +30,7 @@ import { loadNativeAddon } from '../../src/native/addon.js';
 import { dequantizeRows } from '../../src/quant/dequant.js';
 import { f32ToF16 } from '../../src/quant/half.js';
 import { Rng } from '../../src/quant/rng.js';
+import { activationFormat, quantizeActivations } from '../../src/reference/matmul.js';
 import { createCpuBackend, type CpuBackend, type Plan, type WeightTensor } from '../../src/runtime/backend.js';
 
 const here = dirname(dirname(fileURLToPath(import.meta.url))); // bench/
@@ -87,7 +90,10 @@ interface Case {
   copies: number;
   plan: Plan;
   x: Float32Array;
+  /** MATMUL p.i[1]: 1 = quantized activations. */
+  act: number;
 }
+const Q8 = process.argv.includes('--activations') && process.argv[process.argv.indexOf('--activations') + 1] === 'q8';
 
 const weightCache = new Map<string, { bytes: Uint8Array; tensors: Map<CpuBackend, WeightTensor[]> }>();
 const rng = new Rng(2025);
@@ -109,6 +115,19 @@ function weightsFor(be: CpuBackend, type: GGMLType, k: number, m: number, copies
 
 /** Correctness gate: sampled outputs vs a float64 dot of the dequantized rows. */
 function checkCase(c: Case, bytes: Uint8Array, y: Float32Array): void {
+  const fmt = c.act === 1 ? activationFormat(c.type) : null;
+  // q8: the reference dots the dequantized rows with the quantized activations; gate 2^-14·Σ|w·xq| (a wrong
+  // block moves y by ~Σ|w·xq|/k·32 ≫ that; the f32 accumulation error is ≤ (k/32 + 8)·2u·Σ(|w| + |min|)·|xq|).
+  let xs: ArrayLike<number> = c.x;
+  if (fmt === 'q8k' || fmt === 'q8a') {
+    const xq = new Float64Array(c.k * c.T);
+    for (let t = 0; t < c.T; t++) {
+      const q = quantizeActivations(fmt, c.x.subarray(t * c.k, (t + 1) * c.k), c.k);
+      for (let j = 0; j < c.k; j++) xq[t * c.k + j] = q.d[Math.floor(j / q.block)]! * q.q[j]!;
+    }
+    xs = xq;
+  }
+  const tol = fmt ? 2 ** -14 / U : c.k + 2;
   const rows: number[] = [];
   for (let i = 0; i < 12; i++) rows.push(i === 0 ? 0 : i === 1 ? c.m - 1 : rng.int(c.m));
   const w = dequantizeRows(c.type, bytes, c.k, rows);
@@ -118,32 +137,32 @@ function checkCase(c: Case, bytes: Uint8Array, y: Float32Array): void {
       let s = 0;
       let a = 0;
       for (let j = 0; j < c.k; j++) {
-        const p = w[i]![j]! * c.x[t * c.k + j]!;
+        const p = w[i]![j]! * xs[t * c.k + j]!;
         s += p;
         a += Math.abs(p);
       }
       const got = y[t * c.m + r]!;
-      if (!(Math.abs(got - s) <= (c.k + 2) * U * a)) {
+      if (!(Math.abs(got - s) <= tol * U * a)) {
         throw new Error(`${c.name}: y[${t}][${r}] = ${got}, float64 reference ${s} (Σ|w·x| ${a}) — correctness gate failed, not timing`);
       }
     }
   });
 }
 
-async function makeCase(be: CpuBackend, kind: Case['kind'], type: GGMLType, k: number, m: number, T: number): Promise<Case> {
+async function makeCase(be: CpuBackend, kind: Case['kind'], type: GGMLType, k: number, m: number, T: number, act = 0): Promise<Case> {
   const bytesPer = ggmlTensorBytes(type, [k, m]);
   const copies = kind === 'matvec' ? Math.max(1, Math.ceil(ROTATE_BYTES / bytesPer)) : 1;
   const { bytes, ws } = weightsFor(be, type, k, m, copies);
   const g = new GraphBuilder();
   const xi = g.input('x', 'f32', [k, T]);
   ws.forEach((w, i) => {
-    const [y] = g.op(OpKind.MATMUL, [g.weight(w), xi], [{ dtype: 'f32', shape: [m, T] }]);
+    const [y] = g.op(OpKind.MATMUL, [g.weight(w), xi], [{ dtype: 'f32', shape: [m, T] }], { i: [0, act] });
     g.output(`y${i}`, y!);
   });
   const plan = be.compile(g.build());
   const label = `${be.info.isa}${be.info.threads === 1 ? ' 1t' : ''}`;
   const c: Case = {
-    name: `${kind === 'matvec' ? 'matvec' : `gemm T=${T}`} ${ggmlTypeName(type)} ${k}→${m} ${label}`,
+    name: `${kind === 'matvec' ? 'matvec' : `gemm T=${T}`} ${ggmlTypeName(type)} ${k}→${m} ${label}${act ? ' q8' : ''}`,
     kind,
     type,
     k,
@@ -155,6 +174,7 @@ async function makeCase(be: CpuBackend, kind: Case['kind'], type: GGMLType, k: n
     copies,
     plan,
     x: randn(rng, k * T),
+    act,
   };
   const out = await plan.run({ x: c.x });
   for (let i = 0; i < copies; i++) checkCase(c, bytes, out[`y${i}`] as Float32Array);
@@ -176,11 +196,22 @@ const MATVEC: [GGMLType, number, number][] = [
   [GGMLType.F16, 5120, 6144],
   [GGMLType.Q6_K, 5120, 248320],
 ];
-for (const [type, k, m] of MATVEC) cases.push(await makeCase(beAuto, 'matvec', type, k, m, 1));
-cases.push(await makeCase(be1, 'matvec', GGMLType.Q4_K, 5120, 17408, 1));
-cases.push(await makeCase(beScalar, 'matvec', GGMLType.Q4_K, 5120, 17408, 1));
-cases.push(await makeCase(beAuto, 'gemm', GGMLType.Q4_K, 5120, 2048, 512));
-cases.push(await makeCase(beAuto, 'gemm', GGMLType.Q8_0, 5120, 2048, 512));
+if (Q8) {
+  // exact vs q8, Q4_K 5120 → 17408 at all threads and 1 thread; q8 also for Q6_K / Q8_0 and the scalar q8 path.
+  for (const b of [beAuto, be1]) {
+    cases.push(await makeCase(b, 'matvec', GGMLType.Q4_K, 5120, 17408, 1, 0));
+    cases.push(await makeCase(b, 'matvec', GGMLType.Q4_K, 5120, 17408, 1, 1));
+  }
+  cases.push(await makeCase(beAuto, 'matvec', GGMLType.Q6_K, 17408, 5120, 1, 1));
+  cases.push(await makeCase(beAuto, 'matvec', GGMLType.Q8_0, 5120, 6144, 1, 1));
+  cases.push(await makeCase(beScalar, 'matvec', GGMLType.Q4_K, 5120, 17408, 1, 1));
+} else {
+  for (const [type, k, m] of MATVEC) cases.push(await makeCase(beAuto, 'matvec', type, k, m, 1));
+  cases.push(await makeCase(be1, 'matvec', GGMLType.Q4_K, 5120, 17408, 1));
+  cases.push(await makeCase(beScalar, 'matvec', GGMLType.Q4_K, 5120, 17408, 1));
+  cases.push(await makeCase(beAuto, 'gemm', GGMLType.Q4_K, 5120, 2048, 512));
+  cases.push(await makeCase(beAuto, 'gemm', GGMLType.Q8_0, 5120, 2048, 512));
+}
 
 // memcpy copy rate (bytes copied / s), 256 MiB, same thread counts, in this process.
 const addon = loadNativeAddon();
@@ -208,7 +239,7 @@ const rows = cases.map((c) => {
   if (t.result.state !== 'completed') throw new Error(`${c.name}: ${t.result.state}`);
   const l = t.result.latency;
   const s = l.p50 / 1000 / c.copies; // per matvec
-  const base = { name: c.name, variant: { isa: c.isa, threads: c.threads }, shape: { k: c.k, m: c.m, T: c.T, type: ggmlTypeName(c.type) }, opsPerRun: c.copies, samples: l.samplesCount, medianMsPerOp: l.p50 / c.copies, minMsPerRun: l.min, maxMsPerRun: l.max };
+  const base = { name: c.name, variant: { isa: c.isa, threads: c.threads, activations: c.act ? 'q8' : 'f32' }, shape: { k: c.k, m: c.m, T: c.T, type: ggmlTypeName(c.type) }, opsPerRun: c.copies, samples: l.samplesCount, medianMsPerOp: l.p50 / c.copies, minMsPerRun: l.min, maxMsPerRun: l.max };
   if (c.kind === 'matvec') {
     const gbs = c.weightBytes / s / 1e9;
     const mc = c.threads === 1 ? memcpy1 : memcpyRef;
@@ -224,7 +255,7 @@ try {
   // not a git checkout
 }
 const report = {
-  bench: 'matmul-cpu',
+  bench: Q8 ? 'matmul-cpu-q8' : 'matmul-cpu',
   date: new Date().toISOString(),
   device: cpus()[0]?.model ?? 'unknown',
   cores: cpus().length,
@@ -237,7 +268,8 @@ const report = {
   note: 'matvec GBs = weight bytes of one op / (median run time / opsPerRun) (run overhead included); pctOfMemcpy vs the memcpy rate at the same thread count (all threads: mean of before/after). gemm GFLOPs = 2·k·m·T / median.',
 };
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'matmul-cpu.json'), JSON.stringify(report, null, 2) + '\n');
+const outName = Q8 ? 'matmul-cpu-q8.json' : 'matmul-cpu.json';
+writeFileSync(join(here, 'results', outName), JSON.stringify(report, null, 2) + '\n');
 
 console.table(
   rows.map((r) => ({
@@ -251,7 +283,7 @@ console.table(
 );
 console.log(
   `memcpy ${memcpyAll.toFixed(2)} / ${memcpyAllAfter.toFixed(2)} GB/s (${threads} threads, before / after), ${memcpy1.toFixed(2)} GB/s (1 thread); ` +
-    `device ${report.device} (${report.cores} cores), commit ${commit.slice(0, 12)}; wrote bench/results/matmul-cpu.json`,
+    `device ${report.device} (${report.cores} cores), commit ${commit.slice(0, 12)}; wrote bench/results/${outName}`,
 );
 
 for (const c of cases) c.plan.dispose();

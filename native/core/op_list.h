@@ -21,11 +21,16 @@
 #define QH_OP_LIST(X)                                                                                              \
   /* in: W {n, rows} any type; ids i32 {T}.  out: f32 {n, T}; row t = dequant(W[ids[t]]) (embedding). */       \
   X(GET_ROWS, 0, 2, 1, "embedding row gather with dequantization")                                            \
-  /* in: W {k, m} any type; x f32 {k, T}.  out: y f32 {m, T}; y[t][r] = sum_c W[r][c] * x[t][c]. */            \
+  /* in: W {k, m} any type; x f32 {k, T}.  out: y f32 {m, T}; y[t][r] = sum_c W[r][c] * x[t][c].               \
+     p.i[1]: activations; 0 = f32 (exact, default); 1 = quantized per op (native/cpu/quant_q8.h): Q4_K, Q5_K,  \
+     Q6_K weights dot Q8_K activations, Q8_0 / Q4_0 weights dot Q8_0 activations (int8 dots), F16 / BF16      \
+     weights see x rounded to f16 / bf16; other types stay exact. Applies for T <= 8 (decode); larger T       \
+     (prefill) stays exact. */                                                                                \
   X(MATMUL, 1, 2, 1, "weight x activations (decode T=1: matvec; prefill: batched)")                           \
   /* in: W {k, m, E} any type; x f32 {k, T} (p.i[0]=0: every slot reads x[t]) or {k, K, T} (p.i[0]=1: slot s   \
      reads x[t][s]); ids i32 {K, T} expert per slot.  out: y f32 {m, K, T}; y[t][s] = W[ids[t][s]] . x.         \
-     Reads only the selected experts. */                                                                     \
+     Reads only the selected experts.                                                                         \
+     p.i[1]: activations, as MATMUL's p.i[1] (the same types, per (t, s) pair). */                            \
   X(MATMUL_ID, 2, 3, 1, "MoE expert matmul over selected experts of a 3-D weight")                            \
   /* in: x f32 {n, R...}; optional w f32 {n}.  out: same shape as x; x / sqrt(mean(x^2) + eps) (* w).          \
      Along ne[0] only, so per-head norm = x viewed as {head_dim, n_head, T}. p.f[0] = eps. */                  \

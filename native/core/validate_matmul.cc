@@ -79,6 +79,9 @@ Status validate_matmul(const OpCall& c) {
   if (c.n_in != 2 || c.n_out != 1) return bad("MATMUL op: takes (W, x) and gives one output");
   const Tensor& W = c.in[0];
   QH_RETURN_IF_ERROR(expect_weight(op, W, 2));
+  if (c.p.i[1] != 0 && c.p.i[1] != 1) {
+    return bad("MATMUL op: p.i[1] (activations) must be 0 (f32, exact) or 1 (quantized to Q8_K / Q8_0), got " + std::to_string(c.p.i[1]));
+  }
   const Tensor& x = c.in[1];
   if (x.type != DType::F32 || x.ne[0] != W.ne[0] || x.ne[1] < 1 || x.ne[2] != 1 || x.ne[3] != 1) {
     return bad("MATMUL op: input 1 (x) must be f32 {k, T} with k = W.ne0 = " + std::to_string(W.ne[0]) + ", got " +
@@ -96,6 +99,9 @@ Status validate_matmul_id(const OpCall& c) {
   if (c.p.i[0] != 0 && c.p.i[0] != 1) {
     return bad("MATMUL_ID op: p.i[0] (x mode) must be 0 (x {k, T} shared by all slots) or 1 (x {k, K, T} per slot), got " +
                std::to_string(c.p.i[0]));
+  }
+  if (c.p.i[1] != 0 && c.p.i[1] != 1) {
+    return bad("MATMUL_ID op: p.i[1] (activations) must be 0 (f32, exact) or 1 (quantized to Q8_K / Q8_0), got " + std::to_string(c.p.i[1]));
   }
   const Tensor& ids = c.in[2];
   if (ids.type != DType::I32 || ids.ne[0] < 1 || ids.ne[1] < 1 || ids.ne[2] != 1 || ids.ne[3] != 1) {

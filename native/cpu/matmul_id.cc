@@ -4,11 +4,16 @@
 // kept), then every used expert runs the MATMUL row engine over its pairs, so an expert's weights are read
 // once per call however many tokens chose it. Work units = (used expert, block of kUnitRows rows), handed out
 // dynamically (parallel_chunks).
+// p.i[1] = 1 and T ≤ kQ8MaxTokens (decode; prefill stays exact): activation-quantized path (quant_q8.h) for
+// Q4_K/Q5_K/Q6_K/Q8_0/Q4_0 (other types stay exact): each
+// pair's x row is quantized once (in pair order, scratch), then the expert's rows are dotted with it; F16/BF16:
+// the pair's x row is rounded to f16/bf16 (scratch) and the exact path runs on it.
 #include <cstdint>
 #include <string>
 
 #include "kernel.h"
 #include "matmul_rows.h"
+#include "quant_q8.h"
 
 namespace qh::cpu {
 namespace {
@@ -19,7 +24,12 @@ constexpr int64_t kUnitRows = 32;
 
 struct Layout {
   size_t counts, active, order, xrows, yrows, threads, per_thread, total;
+  size_t xq, qrow;  // q8 path: quantized x rows [T·K] of qrow bytes at xq (qrow = 0 otherwise)
 };
+
+ActQuant q8_mode(const OpCall& call) {
+  return call.p.i[1] == 1 && call.in[2].ne[1] <= kQ8MaxTokens ? act_quant_for(call.in[0].type) : ActQuant::None;
+}
 
 // Scratch: counts/offsets [E+1], active experts [E] (int64), pair order [T·K] (int64), x/y row pointers
 // [T·K] each, then per thread row_scratch_floats(k) floats.
@@ -35,6 +45,12 @@ Layout layout(const OpCall& call, int n_threads) {
   L.threads = L.yrows + align_up(P * sizeof(void*));
   L.per_thread = align_up(row_scratch_floats(call.in[0].ne[0]) * sizeof(float));
   L.total = L.threads + static_cast<size_t>(n_threads) * L.per_thread;
+  L.xq = L.total;
+  L.qrow = 0;
+  if (const ActQuant aq = q8_mode(call); aq != ActQuant::None) {
+    L.qrow = align_up(act_row_bytes(aq, call.in[0].ne[0]));
+    L.total += P * L.qrow;
+  }
   return L;
 }
 
@@ -79,6 +95,34 @@ Status matmul_id_run(const OpCall& call, KernelContext& ctx) {
     const int64_t j = order[q], t = j / K, s = j % K;
     xrows[q] = per_slot ? x.row<const float>(s, t) : x.row<const float>(t);
     yrows[q] = y.row<float>(s, t);
+  }
+
+  const ActQuant aq = q8_mode(call);
+  if (aq != ActQuant::None && !act_is_int8(aq)) {  // f16/bf16-rounded x rows, then the exact path below
+    for (int64_t q = 0; q < P; ++q) {
+      float* r = reinterpret_cast<float*>(base + L.xq + static_cast<size_t>(q) * L.qrow);
+      quantize_act_row(aq, xrows[q], k, r);
+      xrows[q] = r;
+    }
+  }
+  if (act_is_int8(aq)) {
+    char* xq = base + L.xq;
+    for (int64_t q = 0; q < P; ++q) quantize_act_row(aq, xrows[q], k, xq + static_cast<size_t>(q) * L.qrow);
+    const Q8DotFn dot = select_q8_dot(W.type, ctx.isa);
+    const int64_t nb = (m + kUnitRows - 1) / kUnitRows;
+    parallel_chunks(*ctx.pool, n_active * nb, 1, [&](int64_t u0, int64_t u1, int) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t e = active[u / nb], b = u % nb;
+        const int64_t end = off[e], begin = e == 0 ? 0 : off[e - 1];
+        const char* we = static_cast<const char*>(W.data) + static_cast<size_t>(e) * W.nb[2];
+        const int64_t r0 = b * kUnitRows, r1 = r0 + kUnitRows < m ? r0 + kUnitRows : m;
+        for (int64_t r = r0; r < r1; ++r) {
+          const char* wr = we + static_cast<size_t>(r) * W.nb[1];
+          for (int64_t q = begin; q < end; ++q) yrows[q][r] = dot(wr, xq + static_cast<size_t>(q) * L.qrow, k);
+        }
+      }
+    });
+    return Status::ok();
   }
 
   const RowKernels kern = select_row_kernels(W.type, ctx.isa);

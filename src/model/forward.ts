@@ -25,6 +25,8 @@ export interface ForwardGraphOptions {
   kvType: 'f16' | 'f32';
   /** Also output the named intermediates. */
   debug?: boolean;
+  /** MATMUL / MATMUL_ID activations (p.i[1]): 'f32' exact (default) or 'q8' quantized (op_list.h). */
+  activations?: 'f32' | 'q8';
 }
 
 /** Session state tensors (name, dtype, shape) the forward graph declares. */
@@ -56,7 +58,8 @@ export function buildForwardGraph(c: Qwen35Config, weight: (name: string) => Gra
   };
   const rms = (x: TensorRef, w: TensorRef | null): TensorRef => op1(OpKind.RMS_NORM, w ? [x, w] : [x], x.shape, { f: [eps] });
   /** W {k, rows} · x {k, n} → {rows, n}. */
-  const matmul = (w: string, x: TensorRef, rows: number): TensorRef => op1(OpKind.MATMUL, [W(w), x], [rows, x.shape[1] ?? 1]);
+  const act = o.activations === 'q8' ? 1 : 0;
+  const matmul = (w: string, x: TensorRef, rows: number): TensorRef => op1(OpKind.MATMUL, [W(w), x], [rows, x.shape[1] ?? 1], { i: [0, act] });
 
   const tokens = g.input('tokens', 'i32', [T]);
   const pos = g.input('pos', 'i32', [T]);
@@ -139,9 +142,9 @@ export function buildForwardGraph(c: Qwen35Config, weight: (name: string) => Gra
       const logits = tap(`ffn_moe_logits-${il}`, matmul(`${p}ffn_gate_inp.weight`, f, E));
       const [ids, w] = g.op(OpKind.MOE_ROUTER, [logits], [{ dtype: 'i32', shape: [K, n] }, f32([K, n])], { i: [K] }) as [TensorRef, TensorRef];
       tap(`ffn_moe_weights_norm-${il}`, w);
-      const ge = op1(OpKind.MATMUL_ID, [W(`${p}ffn_gate_exps.weight`), f, ids], [ff, K, n], { i: [0] });
-      const ue = op1(OpKind.MATMUL_ID, [W(`${p}ffn_up_exps.weight`), f, ids], [ff, K, n], { i: [0] });
-      const ye = op1(OpKind.MATMUL_ID, [W(`${p}ffn_down_exps.weight`), op1(OpKind.SWIGLU, [ge, ue], [ff, K, n]), ids], [H, K, n], { i: [1] });
+      const ge = op1(OpKind.MATMUL_ID, [W(`${p}ffn_gate_exps.weight`), f, ids], [ff, K, n], { i: [0, act] });
+      const ue = op1(OpKind.MATMUL_ID, [W(`${p}ffn_up_exps.weight`), f, ids], [ff, K, n], { i: [0, act] });
+      const ye = op1(OpKind.MATMUL_ID, [W(`${p}ffn_down_exps.weight`), op1(OpKind.SWIGLU, [ge, ue], [ff, K, n]), ids], [H, K, n], { i: [1, act] });
       const routed = tap(`ffn_moe_out-${il}`, op1(OpKind.MOE_COMBINE, [ye, w], [H, n]));
       if (sh > 0) {
         // ffn_gate_inp_shexp {H} is a 1-row matrix {H, 1}: one sigmoid gate per token, broadcast over H.

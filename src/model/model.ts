@@ -33,6 +33,12 @@ export interface LoadModelOptions {
   batchSize?: number;
   /** KV cache element type; default 'f16'. */
   kvCacheType?: 'f16' | 'f32';
+  /**
+   * Matmul activations: 'f32' (default, exact: activations stay f32) or 'q8' (faster decode: runs of ≤ 8 tokens
+   * quantize activations per op to Q8_K / Q8_0 and take int8 dots against Q4_K/Q5_K/Q6_K/Q8_0/Q4_0 weights, and
+   * round them to f16/bf16 for F16/BF16 weights, as llama.cpp does; longer prefill runs and other types stay exact).
+   */
+  activations?: 'f32' | 'q8';
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
 }
@@ -58,6 +64,8 @@ export class Model {
   readonly backendReason: string;
   readonly batchSize: number;
   readonly kvCacheType: 'f16' | 'f32';
+  /** Matmul activation mode (LoadModelOptions.activations). */
+  readonly activations: 'f32' | 'q8';
   /** True when output.weight is absent and the LM head is token_embd. */
   readonly tiedEmbeddings: boolean;
   readonly threads: number;
@@ -71,7 +79,7 @@ export class Model {
   /** @internal */
   constructor(init: {
     path: string; config: Qwen35Config; tokenizer: Tokenizer; chatTemplate: ChatTemplate; contextSize: number; vocabSize: number;
-    backendReason: string; batchSize: number; kvCacheType: 'f16' | 'f32'; tied: boolean; be: CpuBackend; files: WeightFile[]; weights: Map<string, WeightTensor>;
+    backendReason: string; batchSize: number; kvCacheType: 'f16' | 'f32'; activations?: 'f32' | 'q8'; tied: boolean; be: CpuBackend; files: WeightFile[]; weights: Map<string, WeightTensor>;
   }) {
     this.path = init.path;
     this.config = init.config;
@@ -82,6 +90,7 @@ export class Model {
     this.backendReason = init.backendReason;
     this.batchSize = init.batchSize;
     this.kvCacheType = init.kvCacheType;
+    this.activations = init.activations ?? 'f32';
     this.tiedEmbeddings = init.tied;
     this.#be = init.be;
     this.threads = init.be.info.threads;
@@ -133,7 +142,7 @@ export class Model {
       return t;
     };
     const head = this.tiedEmbeddings ? 'token_embd.weight' : 'output.weight';
-    return be.compile(buildForwardGraph(this.config, w, head, this.vocabSize, { T, logits: mode, nCtx, kvType: this.kvCacheType, debug }));
+    return be.compile(buildForwardGraph(this.config, w, head, this.vocabSize, { T, logits: mode, nCtx, kvType: this.kvCacheType, debug, activations: this.activations }));
   }
 
   createSession(opts: SessionOptions = {}): Session {
@@ -184,6 +193,8 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
   checkPositiveInt('contextSize', opts.contextSize);
   checkPositiveInt('batchSize', opts.batchSize);
   const kvCacheType = opts.kvCacheType ?? 'f16';
+  const activations = opts.activations ?? 'f32';
+  if (activations !== 'f32' && activations !== 'q8') throw new QwenHybridError('INVALID_ARGUMENT', `activations must be 'f32' or 'q8', got ${JSON.stringify(activations)}`, { parameter: 'activations' });
   if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new QwenHybridError('INVALID_ARGUMENT', `kvCacheType must be 'f16' or 'f32', got ${JSON.stringify(kvCacheType)}`, { parameter: 'kvCacheType' });
   const signal = opts.signal;
   const progress = opts.onProgress ?? (() => {});
@@ -230,7 +241,7 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
       for (const t of list) weights.set(t.name, f.get(t.name));
       progress({ stage: 'map', done: ++done, total: byShard.size });
     }
-    const model = new Model({ path, config, tokenizer, chatTemplate, contextSize, vocabSize: nVocab, backendReason, batchSize: opts.batchSize ?? 256, kvCacheType, tied, be, files, weights });
+    const model = new Model({ path, config, tokenizer, chatTemplate, contextSize, vocabSize: nVocab, backendReason, batchSize: opts.batchSize ?? 256, kvCacheType, activations, tied, be, files, weights });
     // Compile the decode plan now: shape/type problems the validators catch surface at load time.
     model.plan(1, 'last', contextSize);
     progress({ stage: 'ready', done: 1, total: 1 });

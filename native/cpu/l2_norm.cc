@@ -18,22 +18,11 @@ void l2_row_scalar(const float* x, float* y, int64_t n, float eps) {
 
 #ifdef QH_NA_X86
 QH_NA_AVX2 void l2_row_avx2(const float* x, float* y, int64_t n, float eps) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
-    a0 = _mm256_fmadd_ps(v0, v0, a0);
-    a1 = _mm256_fmadd_ps(v1, v1, a1);
-  }
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v0 = _mm256_loadu_ps(x + i);
-    a0 = _mm256_fmadd_ps(v0, v0, a0);
-  }
-  float ss = na::hsum256(_mm256_add_ps(a0, a1));
-  for (; i < n; ++i) ss += x[i] * x[i];
+  const float ss = na::sumsq256(x, n);
   const float inv = 1.0f / std::fmax(std::sqrt(ss), eps);
   const __m256 vinv = _mm256_set1_ps(inv);
-  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
   for (; i < n; ++i) y[i] = x[i] * inv;
 }
 #endif

@@ -88,6 +88,25 @@ QH_NA_AVX2 inline float hsum256(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// sum_i x[i]^2 over n floats: two FMA accumulators over 16-wide steps, one 8-wide step, scalar tail (the summation
+// order RMS_NORM and L2_NORM share, so their SIMD paths agree with each other).
+QH_NA_AVX2 inline float sumsq256(const float* x, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+    a0 = _mm256_fmadd_ps(v0, v0, a0);
+    a1 = _mm256_fmadd_ps(v1, v1, a1);
+  }
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v0 = _mm256_loadu_ps(x + i);
+    a0 = _mm256_fmadd_ps(v0, v0, a0);
+  }
+  float ss = hsum256(_mm256_add_ps(a0, a1));
+  for (; i < n; ++i) ss += x[i] * x[i];
+  return ss;
+}
+
 QH_NA_AVX2 inline float hmax256(__m256 v) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));

@@ -34,7 +34,7 @@ import { GraphBuilder, OpKind } from '../../src/model/graph/index.js';
 import { dequantize, f32ToF16, Rng } from '../../src/quant/index.js';
 import { matmul, matmulId, type MatmulResult } from '../../src/reference/matmul.js';
 import type { Backend, CpuBackend } from '../../src/runtime/backend.js';
-import { WEIGHT_TYPES, expectClose, expectWithinBound, randn, weightBytes } from '../ops/matmul-util.js';
+import { WEIGHT_TYPES, expectClose, expectWithinBound, poisonedExpertBytes, randn, repeatingExpertIds, weightBytes } from '../ops/matmul-util.js';
 import { cudaBackends, type Backends } from './harness.js';
 
 /** ctx.variant of MATMUL / MATMUL_ID (native/cuda/matmul.cuh MatmulVariant). */
@@ -161,30 +161,12 @@ describe('CUDA MATMUL vs float64 reference and the CPU backend (awkward shapes)'
   }
 });
 
-/** Expert weights {k, m, E}: expert 0 all 0xFF (NaN scales / values in every format), the others random valid blocks. */
-function expertBytes(type: GGMLType, k: number, m: number, seed: number): Uint8Array {
-  const per = ggmlTensorBytes(type, [k, m]);
-  const out = new Uint8Array(per * E);
-  out.fill(0xff, 0, per);
-  out.set(weightBytes(type, [k, m, E - 1], seed), per);
-  return out;
-}
-
-/** ids {K, T} in [1, E): slot 1 repeats slot 0 on every third token; tokens repeat experts. */
-function expertIds(rng: Rng, T: number): Int32Array {
-  const ids = new Int32Array(K * T);
-  for (let t = 0; t < T; t++) {
-    for (let s = 0; s < K; s++) ids[t * K + s] = 1 + rng.int(E - 1);
-    if (t % 3 === 0) ids[t * K + 1] = ids[t * K]!;
-  }
-  return ids;
-}
 
 describe('CUDA MATMUL_ID vs float64 reference and the CPU backend', () => {
   for (const { type, name, k } of WEIGHT_TYPES) {
     it(`${name}: k=${k}, m=33, E=${E}, K=${K}, T ∈ {${TS.join(', ')}}, both x modes; gemv, mma, auto`, async () => {
       const m = 33;
-      const w = expertBytes(type, k, m, 700 + type);
+      const w = poisonedExpertBytes(type, k, m, E, 700 + type);
       const wAll = dequantize(type, w.subarray(ggmlTensorBytes(type, [k, m])), k * m * (E - 1));
       const wAbs = new Float64Array(m * E);
       wAbs.set(rowAbs(wAll, k), m); // rows of expert e at e·m (expert 0 never used)
@@ -193,7 +175,7 @@ describe('CUDA MATMUL_ID vs float64 reference and the CPU backend', () => {
         for (const perSlot of [false, true]) {
           const x = randn(rng, perSlot ? k * K * T : k * T);
           const xAbs = rowAbs(x, k);
-          const ids = expertIds(rng, T);
+          const ids = repeatingExpertIds(rng, K, E, T);
           const ref = matmulId(type, w, [k, m, E], x, ids, K, T, perSlot);
           const label = `${name} T=${T} mode ${perSlot ? 1 : 0}`;
           const yCpu = await runMatmulId(cpu, type, k, m, E, K, w, x, ids, T, perSlot);
@@ -213,7 +195,7 @@ describe('CUDA MATMUL_ID vs float64 reference and the CPU backend', () => {
 
   it('an expert id outside [0, E) turns that pair\'s output row into NaN and leaves the others correct', async () => {
     const k = 64, m = 33, T = 2;
-    const w = expertBytes(GGMLType.Q8_0, k, m, 9);
+    const w = poisonedExpertBytes(GGMLType.Q8_0, k, m, E, 9);
     const ids = new Int32Array([1, 2, 3, 1, E, 2]); // token 1 slot 1 invalid
     const x = randn(new Rng(3), k * T);
     const ref = matmulId(GGMLType.Q8_0, w, [k, m, E], x, new Int32Array([1, 2, 3, 1, 1, 2]), K, T, false);

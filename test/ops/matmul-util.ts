@@ -41,6 +41,26 @@ export function weightBytes(type: GGMLType, shape: readonly number[], seed: numb
   return b;
 }
 
+/** MATMUL_ID weights {k, m, E}: expert 0 all 0xFF bytes (NaN scales / values in every format, so reading it shows
+ *  up as NaN), experts 1..E-1 random valid blocks. */
+export function poisonedExpertBytes(type: GGMLType, k: number, m: number, E: number, seed: number): Uint8Array {
+  const per = ggmlTensorBytes(type, [k, m]);
+  const out = new Uint8Array(per * E);
+  out.fill(0xff, 0, per);
+  out.set(weightBytes(type, [k, m, E - 1], seed), per);
+  return out;
+}
+
+/** MATMUL_ID ids {K, T} in [1, E): slot 1 repeats slot 0 on every third token; tokens repeat experts. */
+export function repeatingExpertIds(rng: Rng, K: number, E: number, T: number): Int32Array {
+  const ids = new Int32Array(K * T);
+  for (let t = 0; t < T; t++) {
+    for (let s = 0; s < K; s++) ids[t * K + s] = 1 + rng.int(E - 1);
+    if (t % 3 === 0) ids[t * K + 1] = ids[t * K]!;
+  }
+  return ids;
+}
+
 export function randn(rng: Rng, n: number): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = rng.normal();

@@ -14,7 +14,7 @@ import { GraphBuilder, OpKind } from '../../src/model/graph/index.js';
 import { Rng } from '../../src/quant/index.js';
 import { matmulId } from '../../src/reference/matmul.js';
 import { createCpuBackend, type CpuBackend } from '../../src/runtime/backend.js';
-import { WEIGHT_TYPES, expectClose, expectWithinBound, randn, weightBytes } from './matmul-util.js';
+import { WEIGHT_TYPES, expectClose, expectWithinBound, poisonedExpertBytes, randn, repeatingExpertIds, weightBytes } from './matmul-util.js';
 
 const TS = [1, 2, 7, 15, 64, 65, 300];
 const M = 33, E = 5, K = 3;
@@ -34,24 +34,6 @@ afterAll(() => {
   scalar.dispose();
 });
 
-/** Expert weights {k, m, E}: expert 0 poisoned (0xFF bytes), experts 1..E-1 random valid blocks. */
-function expertBytes(type: GGMLType, k: number, seed: number): Uint8Array {
-  const per = ggmlTensorBytes(type, [k, M]);
-  const out = new Uint8Array(per * E);
-  out.fill(0xff, 0, per);
-  out.set(weightBytes(type, [k, M, E - 1], seed), per);
-  return out;
-}
-
-/** ids {K, T} in [1, E): slot 1 repeats slot 0 on every third token; tokens repeat experts. */
-function expertIds(rng: Rng, T: number): Int32Array {
-  const ids = new Int32Array(K * T);
-  for (let t = 0; t < T; t++) {
-    for (let s = 0; s < K; s++) ids[t * K + s] = 1 + rng.int(E - 1);
-    if (t % 3 === 0) ids[t * K + 1] = ids[t * K]!;
-  }
-  return ids;
-}
 
 async function runMatmulId(b: CpuBackend, type: GGMLType, k: number, w: Uint8Array, x: Float32Array, ids: Int32Array, T: number, perSlot: boolean): Promise<Float32Array> {
   const wt = b.weightFromBytes(type, [k, M, E], w, 'experts');
@@ -72,12 +54,12 @@ async function runMatmulId(b: CpuBackend, type: GGMLType, k: number, w: Uint8Arr
 describe('MATMUL_ID vs float64 reference', () => {
   for (const { type, name, k } of WEIGHT_TYPES) {
     it(`${name}: k=${k}, m=${M}, E=${E}, K=${K}, T ∈ {${TS.join(', ')}}, both x modes; scalar, SIMD, 1 vs 4 threads`, async () => {
-      const w = expertBytes(type, k, 500 + type);
+      const w = poisonedExpertBytes(type, k, M, E, 500 + type);
       const rng = new Rng(100 + type);
       for (const T of TS) {
         for (const perSlot of [false, true]) {
           const x = randn(rng, perSlot ? k * K * T : k * T);
-          const ids = expertIds(rng, T);
+          const ids = repeatingExpertIds(rng, K, E, T);
           const ref = matmulId(type, w, [k, M, E], x, ids, K, T, perSlot);
           const label = `${name} T=${T} mode ${perSlot ? 1 : 0}`;
           const y4 = await runMatmulId(be, type, k, w, x, ids, T, perSlot);
@@ -94,7 +76,7 @@ describe('MATMUL_ID vs float64 reference', () => {
 
   it('an expert id outside [0, E) rejects with INVALID_ARGUMENT naming the slot and token', async () => {
     const k = 64;
-    const w = expertBytes(GGMLType.Q8_0, k, 9);
+    const w = poisonedExpertBytes(GGMLType.Q8_0, k, M, E, 9);
     const ids = new Int32Array([1, 2, 3, 1, E, 2]);
     try {
       await runMatmulId(be, GGMLType.Q8_0, k, w, new Float32Array(k * 2), ids, 2, false);
@@ -110,7 +92,7 @@ describe('MATMUL_ID vs float64 reference', () => {
 describe('MATMUL_ID validation', () => {
   it('bad x mode, x shape for the mode, ids type and output shape are INVALID_ARGUMENT at compile', () => {
     const k = 64, T = 2;
-    const wt = be.weightFromBytes(GGMLType.Q8_0, [k, M, E], expertBytes(GGMLType.Q8_0, k, 3));
+    const wt = be.weightFromBytes(GGMLType.Q8_0, [k, M, E], poisonedExpertBytes(GGMLType.Q8_0, k, M, E, 3));
     try {
       const cases: { mode: number; x: number[]; idsType: 'i32' | 'f32'; y: number[]; re: RegExp }[] = [
         { mode: 2, x: [k, T], idsType: 'i32', y: [M, K, T], re: /MATMUL_ID op: p\.i\[0\] \(x mode\) must be 0/ },

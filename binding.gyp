@@ -48,6 +48,8 @@
         'native/cpu/get_rows.cc',
         'native/cpu/matmul.cc',
         'native/cpu/matmul_id.cc',
+        'native/core/validate_sample.cc',
+        'native/cpu/sample.cc',
         'native/cuda/cuda_stub.cc',
       ],
       'include_dirs': [

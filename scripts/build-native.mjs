@@ -16,6 +16,7 @@
 //   QWEN_HYBRID_CUDA_ARCHS=90       dev only: device code for these SMs only (comma list), to iterate faster;
 //                                   buildInfo().cudaArchs reports it and the shipped-arch test fails until a
 //                                   full build (unset) is done
+//   QWEN_HYBRID_BUILD_DIR=build-x   dev only: build into build-x/ instead of build/ (load it with QWEN_HYBRID_ADDON)
 //   QWEN_HYBRID_CMAKE=/path/cmake   CMake executable (default: `cmake` on PATH)
 //   CUDACXX=/path/nvcc              nvcc to use (default: PATH, then $CUDA_PATH/bin, /usr/local/cuda/bin)
 // A failed build exits non-zero; there is never a fallback from one builder to the other after a failure.
@@ -30,7 +31,9 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SANITIZE = /^(1|true|yes|on)$/i.test(process.env.QWEN_HYBRID_SANITIZE ?? '');
-const BUILD_DIR = path.join(ROOT, SANITIZE ? 'build-asan' : 'build');
+// QWEN_HYBRID_BUILD_DIR (dev only): build into this directory (relative to the package root) instead, e.g. to keep
+// several work trees' builds apart; load the result with QWEN_HYBRID_ADDON=<dir>/Release/qwen_hybrid.node.
+const BUILD_DIR = path.resolve(ROOT, process.env.QWEN_HYBRID_BUILD_DIR || (SANITIZE ? 'build-asan' : 'build'));
 const ADDON = path.join(BUILD_DIR, 'Release', 'qwen_hybrid.node');
 const STAMP = path.join(BUILD_DIR, 'qwen-hybrid-build.json');
 const MIN_CMAKE = [3, 18];

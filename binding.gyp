@@ -44,6 +44,7 @@
         'native/cpu/quant_dot_avx512.cc',
         'native/cpu/quant_q8.cc',
         'native/cpu/quant_q8_avx2.cc',
+        'native/cpu/quant_q8_avx512.cc',
         'native/cpu/matmul_rows.cc',
         'native/cpu/get_rows.cc',
         'native/cpu/matmul.cc',

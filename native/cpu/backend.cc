@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "../core/cpu_features.h"
 #include "cpu_backend.h"
@@ -15,6 +18,50 @@
 namespace qh::cpu {
 
 namespace {
+
+// QWEN_HYBRID_PROFILE=1: wall time of every kernel call summed per (op, first input's dtype), printed on stderr at
+// exit, biggest first. A development aid for finding where a step's time goes; off (one branch per call) otherwise.
+constexpr int kTypeIds = 31;  // DType ids are ggml's, all < 31
+struct OpProfile {
+  std::mutex mu;
+  double seconds[kOpCount][kTypeIds] = {};
+  int64_t calls[kOpCount][kTypeIds] = {};
+  static bool enabled() {
+    static const bool on = [] {
+      const char* v = std::getenv("QWEN_HYBRID_PROFILE");
+      return v != nullptr && v[0] != '\0' && v[0] != '0';
+    }();
+    return on;
+  }
+  static OpProfile& get() {
+    static OpProfile* p = [] {
+      auto* q = new OpProfile();
+      std::atexit([] { OpProfile::get().print(); });
+      return q;
+    }();
+    return *p;
+  }
+  void add(OpKind k, DType t, double s) {
+    std::lock_guard<std::mutex> lock(mu);
+    seconds[static_cast<int>(k)][static_cast<int>(t)] += s;
+    calls[static_cast<int>(k)][static_cast<int>(t)] += 1;
+  }
+  void print() {
+    struct Row { double s; int64_t n; int k, t; };
+    std::vector<Row> rows;
+    double total = 0;
+    for (int k = 0; k < kOpCount; ++k)
+      for (int t = 0; t < kTypeIds; ++t)
+        if (calls[k][t] > 0) rows.push_back({seconds[k][t], calls[k][t], k, t}), total += seconds[k][t];
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.s > b.s; });
+    std::fprintf(stderr, "qwen-hybrid profile (CPU backend, per op and input-0 dtype): %.3f s total\n", total);
+    for (const Row& r : rows) {
+      std::fprintf(stderr, "  %-16s %-5s %10.3f ms %5.1f %%  %8lld calls  %8.1f us/call\n", kOpMeta[r.k].name,
+                   dtype_info(static_cast<DType>(r.t))->name, r.s * 1e3, total > 0 ? 100 * r.s / total : 0.0,
+                   static_cast<long long>(r.n), 1e6 * r.s / static_cast<double>(r.n));
+    }
+  }
+};
 
 // AVX-512 kernels may use BW/DQ/VL instructions (contract: target("avx512f,avx512bw,...")): require all four.
 bool has_avx512_bw_dq_vl() {
@@ -222,9 +269,16 @@ Status Plan::run(const std::vector<const void*>& inputs, SessionState* state, co
   }
 
   KernelContext ctx{&backend_->pool(), backend_->isa(), scratch_.data(), scratch_.size()};
+  const bool profile = OpProfile::enabled();
   for (size_t i = 0; i < g_.calls.size(); ++i) {
+    const auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     const Status st = kernels_[i]->run(g_.calls[i], ctx);
     if (!st.is_ok()) return Status::error(st.code, op_label(i, g_.calls[i].kind) + ": " + st.message);
+    if (profile) {
+      const OpCall& c = g_.calls[i];
+      OpProfile::get().add(c.kind, c.n_in > 0 ? c.in[0].type : DType::F32,
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
   }
 
   for (size_t k = 0; k < g_.outputs.size(); ++k) {

@@ -203,6 +203,9 @@ Q8DotFn q8_dot_scalar(DType w) {
 }
 
 Q8DotFn select_q8_dot(DType w, Isa isa) {
+  if (isa >= Isa::AVX512) {
+    if (Q8DotFn f = q8_dot_avx512(w)) return f;
+  }
   if (isa >= Isa::AVX2) {
     if (Q8DotFn f = q8_dot_avx2(w)) return f;
   }

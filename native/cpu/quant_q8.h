@@ -63,6 +63,7 @@ using Q8DotFn = float (*)(const void* wrow, const void* xq, int64_t k);
 // Pure: the dot for weight type w at the highest ISA <= isa that has one (null when act_quant_for(w) = None).
 Q8DotFn select_q8_dot(DType w, Isa isa);
 Q8DotFn q8_dot_scalar(DType w);
-Q8DotFn q8_dot_avx2(DType w);  // null on non-x86 builds or types without an AVX2 version
+Q8DotFn q8_dot_avx2(DType w);    // null on non-x86 builds or types without an AVX2 version
+Q8DotFn q8_dot_avx512(DType w);  // AVX-512 F/BW/VL/DQ: Q4_K, Q5_K, Q6_K only (null otherwise)
 
 }  // namespace qh::cpu

@@ -190,11 +190,11 @@ describe('MATMUL q8 vs float64 q8 reference', () => {
     });
   }
 
-  it('every available SIMD ISA (forced) matches the q8 reference at a real row length (k = 5120, Q4_K and Q6_K)', async () => {
+  it('every available SIMD ISA (forced) matches the q8 reference at a real row length (k = 5120, Q4_K, Q5_K and Q6_K)', async () => {
     for (const isa of simdIsas) {
       const b = createCpuBackend({ threads: 2, isa: isa as 'avx2' | 'avx512' });
       try {
-        for (const type of [GGMLType.Q4_K, GGMLType.Q6_K]) {
+        for (const type of [GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
           tolType = type;
           const k = 5120, m = 24;
           const w = weightBytes(type, [k, m], 77 + type);

@@ -1,11 +1,12 @@
 /**
- * `qwen-hybrid <command>`: inspect, tokenize, template, info, demo. Later issues add run, chat, logits,
- * perplexity, bench and serve. Each command returns its exit code; nothing here calls process.exit, so the CLI
+ * `qwen-hybrid <command>`: inspect, tokenize, template, info, demo, run, chat, logits, perplexity, bench. Later
+ * issues add serve. Each command returns its exit code; nothing here calls process.exit, so the CLI
  * can also be driven in-process (tests, embedding).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchCommand, BENCH_HELP } from './bench.js';
 import { demoCommand, DEMO_HELP } from './demo.js';
 import { infoCommand, INFO_HELP } from './info.js';
 import { inspectCommand, INSPECT_HELP } from './inspect.js';
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, { run: Command; help: string; summary: string }> 
   chat: { run: (argv, io) => chatCommand(argv, io), help: CHAT_HELP, summary: 'interactive chat with the chat template (reasoning dimmed; --no-think)' },
   logits: { run: logitsCommand, help: LOGITS_HELP, summary: 'top-K next-token log-probabilities at every input position' },
   perplexity: { run: perplexityCommand, help: PERPLEXITY_HELP, summary: 'perplexity of the model on a text file' },
+  bench: { run: benchCommand, help: BENCH_HELP, summary: 'kernel and whole-model benchmarks vs measured floors and llama.cpp' },
 };
 
 export function packageVersion(): string {

@@ -1,0 +1,27 @@
+/**
+ * `qwen-hybrid/bench`: microbenchmark qwen-hybrid's kernels and models from your own code, on your own shapes, with
+ * the same machinery as the package's benches (design §4): correctness gate before timing, floors measured in the
+ * same run, one JSON report schema, a markdown table and an SVG chart.
+ *
+ *   import { benchOp, makeBenchReport, markdownTable, svgChart, measureMemcpyBandwidth } from 'qwen-hybrid/bench';
+ *   const floor = measureMemcpyBandwidth({ threads: 8 });
+ *   const r = await benchOp({ op: 'MATMUL', weightType: 'Q4_K', shape: { k: 4096, m: 11008 }, threads: 8, floor: { copyGBs: floor.gbPerSec } });
+ *   const report = makeBenchReport({ bench: 'my-matmul', backend: 'cpu', threads: 8, copy_bw_gbs: floor.gbPerSec, cases: [r.case] });
+ *   console.log(markdownTable(report));
+ *
+ * Timing uses tinybench (install it next to qwen-hybrid). End-to-end peers use node-llama-cpp when installed.
+ */
+export { benchEnvironment, PACKAGE_ROOT } from './env.js';
+export type { BenchEnvironment } from './env.js';
+export { bandwidthVsCopy, flopsVsGemm, measureCopyBandwidth, measureGemmF16Rate, measureMemcpyBandwidth, requireGpu } from './floors.js';
+export type { CopyBandwidth, GemmRate, GpuDeviceLine, MemcpyBandwidth, MemcpyOptions } from './floors.js';
+export { BenchGateError, gatedBench, msStats, tinybenchRows } from './runner.js';
+export type { BenchRow, GatedOptions, GatedTask } from './runner.js';
+export { assertBenchReport, BENCH_REPORT_SCHEMA, benchCase, CASE_FIELDS, makeBenchReport, REPORT_FIELDS, writeBenchReport, writeReportJson } from './report.js';
+export type { BenchCase, BenchPeer, BenchReport, ExpertLoad, PeerFigures } from './report.js';
+export { markdownTable, svgChart, xmlEscape } from './format.js';
+export type { SvgOptions } from './format.js';
+export { BENCH_OPS, benchOp } from './op.js';
+export type { BenchOpName, BenchOpOptions, BenchOpResult } from './op.js';
+export { benchModel, expertLoadFromLogits, promptTokens, syntheticFloorInputs } from './e2e.js';
+export type { BenchModelOptions, BenchModelResult, DecodeCase } from './e2e.js';

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <vector>
 
@@ -19,19 +20,30 @@ namespace qh::cpu {
 
 namespace {
 
-// QWEN_HYBRID_PROFILE=1: wall time of every kernel call summed per (op, first input's dtype), printed on stderr at
+// QWEN_HYBRID_PROFILE=1 (or =cpu): wall (or calling-thread CPU) time of every kernel call summed per (op, first input's dtype), printed on stderr at
 // exit, biggest first. A development aid for finding where a step's time goes; off (one branch per call) otherwise.
 constexpr int kTypeIds = 31;  // DType ids are ggml's, all < 31
 struct OpProfile {
   std::mutex mu;
   double seconds[kOpCount][kTypeIds] = {};
   int64_t calls[kOpCount][kTypeIds] = {};
-  static bool enabled() {
-    static const bool on = [] {
+  // 0 off, 1 wall time, 2 CPU time of the calling thread (QWEN_HYBRID_PROFILE=cpu: with threads = 1 the kernels
+  // run on that thread, and CPU time leaves out the time a busy machine keeps the thread waiting).
+  static int mode() {
+    static const int m = [] {
       const char* v = std::getenv("QWEN_HYBRID_PROFILE");
-      return v != nullptr && v[0] != '\0' && v[0] != '0';
+      if (v == nullptr || v[0] == '\0' || (v[0] == '0' && v[1] == '\0')) return 0;
+      return std::strcmp(v, "cpu") == 0 ? 2 : 1;
     }();
-    return on;
+    return m;
+  }
+  static double now(int m) {
+    if (m == 2) {
+      timespec ts{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
   static OpProfile& get() {
     static OpProfile* p = [] {
@@ -54,7 +66,8 @@ struct OpProfile {
       for (int t = 0; t < kTypeIds; ++t)
         if (calls[k][t] > 0) rows.push_back({seconds[k][t], calls[k][t], k, t}), total += seconds[k][t];
     std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.s > b.s; });
-    std::fprintf(stderr, "qwen-hybrid profile (CPU backend, per op and input-0 dtype): %.3f s total\n", total);
+    std::fprintf(stderr, "qwen-hybrid profile (CPU backend, per op and input-0 dtype, %s): %.3f s total\n",
+                 mode() == 2 ? "calling-thread CPU time" : "wall time", total);
     for (const Row& r : rows) {
       std::fprintf(stderr, "  %-16s %-5s %10.3f ms %5.1f %%  %8lld calls  %8.1f us/call\n", kOpMeta[r.k].name,
                    dtype_info(static_cast<DType>(r.t))->name, r.s * 1e3, total > 0 ? 100 * r.s / total : 0.0,
@@ -269,15 +282,14 @@ Status Plan::run(const std::vector<const void*>& inputs, SessionState* state, co
   }
 
   KernelContext ctx{&backend_->pool(), backend_->isa(), scratch_.data(), scratch_.size()};
-  const bool profile = OpProfile::enabled();
+  const int profile = OpProfile::mode();
   for (size_t i = 0; i < g_.calls.size(); ++i) {
-    const auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const double t0 = profile ? OpProfile::now(profile) : 0.0;
     const Status st = kernels_[i]->run(g_.calls[i], ctx);
     if (!st.is_ok()) return Status::error(st.code, op_label(i, g_.calls[i].kind) + ": " + st.message);
     if (profile) {
       const OpCall& c = g_.calls[i];
-      OpProfile::get().add(c.kind, c.n_in > 0 ? c.in[0].type : DType::F32,
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      OpProfile::get().add(c.kind, c.n_in > 0 ? c.in[0].type : DType::F32, OpProfile::now(profile) - t0);
     }
   }
 

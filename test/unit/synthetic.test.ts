@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { readGgufFileInfo, type Token } from 'node-llama-cpp';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { readGGUF } from '../../src/gguf/reader.js';
+import { parseGGUF, readGGUF } from '../../src/gguf/reader.js';
 import { GGMLType, ggmlTypeName } from '../../src/gguf/types.js';
-import { SYNTHETIC_SHAPES, syntheticModelConfig, writeSyntheticModel, type SyntheticModelOptions } from '../../src/model/synthetic.js';
+import { SYNTHETIC_SHAPES, syntheticModelConfig, syntheticModelHeader, syntheticTensors, writeSyntheticModel, type SyntheticModelOptions } from '../../src/model/synthetic.js';
+import { Rng } from '../../src/quant/rng.js';
 import { dequantizeF32 } from '../../src/quant/dequant.js';
 import { disposeOracleLlama, withLlamaSequence } from '../helpers/llama-oracle.js';
 
@@ -186,6 +187,59 @@ describe('named shapes', () => {
     const exps = c.tensors.filter((t) => t.name.endsWith('_exps.weight')).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
     const embdRowsSaved = c.nEmbd * (c.nVocab - 1);
     expect(c.activeParamCount).toBe(c.paramCount - embdRowsSaved - exps + (exps * c.nExpertUsed) / c.nExpert);
+  });
+
+  // Real shapes: header + tensor table only (syntheticModelHeader generates no data), checked against spec §1.3-§1.4
+  // and read back by our GGUF reader from the header bytes alone.
+  it.each([
+    ['qwen35-27b', 866, 26_895_998_464 + 424_699_392, 16.8e9, 15_088 * 2 ** 20 + 299 * 2 ** 20],
+    ['qwen35moe-35b-a3b', 753, 34_660_610_688 + 844_640_768, 21.7e9, 1_884 * 2 ** 20 + 126 * 2 ** 20],
+  ] as const)('%s: tensor table, parameters, Q4_K_M file size and bytes per decoded token as the spec computes them', (shape, nTensors, params, fileBytes, decodeBytes) => {
+    const { config: c, header, totalSize, tensorOffsets } = syntheticModelHeader(shape);
+    expect(c.tensors).toHaveLength(nTensors);
+    expect(c.paramCount).toBe(params);
+    expect(c.nVocab).toBe(248320);
+    expect(totalSize / fileBytes).toBeGreaterThan(0.97);
+    expect(totalSize / fileBytes).toBeLessThan(1.03);
+    expect(c.decodeBytesPerToken / decodeBytes).toBeGreaterThan(0.98);
+    expect(c.decodeBytesPerToken / decodeBytes).toBeLessThan(1.02);
+    const iWv = { n: 0 };
+    for (const t of c.tensors) {
+      if (t.layer < c.nTrunk) expect(t.type, t.name).toBe(expectedType(t.name, c.nLayerAll, iWv)); // (MTP block: tiny-models' own test)
+      if (t.type !== GGMLType.F32) expect(t.shape[0]! % 256, t.name).toBe(0);
+    }
+    expect(tensorOffsets).toHaveLength(nTensors);
+    expect(tensorOffsets[0]).toBe(header.length);
+    const g = parseGGUF(header, { fileSize: totalSize, name: `${shape}-header` });
+    expect(g.tensors.map((t) => t.name)).toEqual(c.tensors.map((t) => t.name));
+    expect(g.tensors.map((t) => [...t.shape])).toEqual(c.tensors.map((t) => [...t.shape]));
+  });
+
+  it('qwen35moe-35b-a3b: the router spreads varied hidden states over all 256 experts (top 8)', () => {
+    const c = syntheticModelConfig('qwen35moe-35b-a3b');
+    const router = syntheticTensors(c).find((t) => t.name === 'blk.0.ffn_gate_inp.weight')!;
+    const chunks = [...(router.data as () => Iterable<Uint8Array>)()];
+    const bytes = Buffer.concat(chunks);
+    const w = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    const H = c.nEmbd;
+    const E = c.nExpert;
+    expect(w.length).toBe(H * E);
+    const rng = new Rng(11);
+    const T = 512;
+    const counts = new Array<number>(E).fill(0);
+    const x = new Float32Array(H);
+    for (let t = 0; t < T; t++) {
+      for (let j = 0; j < H; j++) x[j] = rng.normal(); // unit-RMS hidden state, as after the pre-FFN RMS norm
+      const logits = Array.from({ length: E }, (_, e) => {
+        let s = 0;
+        for (let j = 0; j < H; j++) s += w[e * H + j]! * x[j]!;
+        return [s, e] as const;
+      }).sort((a, b) => b[0] - a[0]);
+      for (let k = 0; k < c.nExpertUsed; k++) counts[logits[k]![1]]!++;
+    }
+    const uniform = (T * c.nExpertUsed) / E; // 16
+    expect(counts.filter((n) => n === 0)).toHaveLength(0);
+    expect(Math.max(...counts)).toBeLessThan(3 * uniform);
   });
 
   it('rejects a vocabulary smaller than the tiny BPE vocab', () => {

@@ -51,6 +51,7 @@ export const ERROR_CODES = [
   // usage
   'INVALID_ARGUMENT',
   'USAGE',
+  'BENCH_GATE_FAILED', // qwen-hybrid/bench: a kernel's result failed its correctness check, so nothing was timed
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -9,7 +9,7 @@
  *   const report = makeBenchReport({ bench: 'my-matmul', backend: 'cpu', threads: 8, copy_bw_gbs: floor.gbPerSec, cases: [r.case] });
  *   console.log(markdownTable(report));
  *
- * Timing uses tinybench (install it next to qwen-hybrid). End-to-end peers use node-llama-cpp when installed.
+ * Timing uses tinybench (a dependency). End-to-end peers use node-llama-cpp when installed.
  */
 export { benchEnvironment, PACKAGE_ROOT } from './env.js';
 export type { BenchEnvironment } from './env.js';

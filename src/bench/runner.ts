@@ -5,7 +5,7 @@
  *
  *   const [row] = await gatedBench([{ name: 'matvec', fn: () => plan.run(x), check: async () => verify(await plan.run(x)) }]);
  *
- * tinybench is a dependency of the benches only (devDependency): it is imported when a bench runs.
+ * tinybench is imported when a bench runs (a dependency of the package, loaded lazily).
  */
 import { QwenHybridError } from '../errors.js';
 
@@ -20,10 +20,9 @@ export interface BenchRow {
 }
 
 /** Thrown when a correctness gate fails: nothing was timed. */
-export class BenchGateError extends Error {
-  readonly code = 'BENCH_GATE_FAILED';
+export class BenchGateError extends QwenHybridError {
   constructor(readonly task: string, message: string) {
-    super(`${task}: correctness gate failed, not timing — ${message}`);
+    super('BENCH_GATE_FAILED', `${task}: correctness gate failed, not timing — ${message}`, { task });
     this.name = 'BenchGateError';
   }
 }

@@ -91,7 +91,20 @@
   X(ARGMAX, 22, 1, 1, "argmax along ne0")                                                                     \
   /* in: x f32 {V, T}. out[0]: ids i32 {K, T}; out[1]: values f32 {K, T}; best first (ties: lower id).          \
      p.i[0] = K. */                                                                                           \
-  X(TOP_K, 23, 1, 2, "top-k along ne0")
+  X(TOP_K, 23, 1, 2, "top-k along ne0")                                                                      \
+  /* in: logits f32 {V, R}; hist i32 {N, R} (penalty window per row, oldest first; entries < 0 or >= V are      \
+     ignored: the host puts the last min(N, penaltyLastN) tokens there and pads with -1); cfg f32 {8, R} per    \
+     row [temperature, top_k, top_p, min_p, repeat_penalty, presence_penalty, frequency_penalty, u], u in      \
+     [0, 1) the uniform draw.  out: i32 {R}, the sampled id per row. Parameters are an input, not p.f, so one  \
+     plan (one captured CUDA graph) serves every sampling setting. Semantics = src/runtime/sampler.ts           \
+     Sampler.sampleWith(logits, history, u): penalties -> top-k -> top-p -> min-p -> temperature -> walk of the \
+     cumulative softmax of the kept tokens (best first when top-k or top-p truncates, else id order) to the    \
+     first token with u*z < cum. temperature <= 0 (or NaN), or a +-inf max: argmax after penalties (lowest id  \
+     on ties). top_k truncated to an integer, off unless 1 <= top_k < V; top_p off unless < 1; min_p off unless \
+     > 0 (clamped to 1); u outside [0, 1) clamped into it (NaN: 0). A row with a NaN logit after the penalties  \
+     samples -1 (the host raises the Sampler's error). CPU: f64 as the Sampler; CUDA: f32, 2^-40 fixed-point   \
+     masses. */                                                                                               \
+  X(SAMPLE, 24, 3, 1, "penalties, top-k, top-p, min-p, temperature, draw")
 
 namespace qh {
 

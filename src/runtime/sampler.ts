@@ -9,9 +9,20 @@
  * - top-p: sort descending, p = softmax of the kept logits (temperature 1), keep the shortest prefix whose
  *   cumulative p ≥ topP (the token that crosses is kept; topP = 1: off);
  * - min-p keeps l ≥ l_max + ln(minP) (minP = 0: off);
- * - temperature: l / T; draw u ∈ [0,1) from the seeded Rng and walk the cumulative softmax of the kept
- *   tokens in the kept list's order (best first; id order when only min-p or nothing truncates).
+ * - temperature: l / T; walk the cumulative softmax of the kept tokens in the kept list's order (best first;
+ *   id order when only min-p or nothing truncates) to the first token with u·z < cum.
  * Ties in every ordering break by lower id, so a seed fully determines the stream.
+ *
+ * The draw u is split from the chain so that the device can run the chain (the SAMPLE op, native/core/op_list.h)
+ * on the same stream of draws as the host:
+ * - `nextUniform()` draws u from the seeded Rng: a multiple of 2^-24 in [0, 1), so it is exact in the op's f32
+ *   cfg row. `sample()` draws exactly once on EVERY non-greedy step (temperature > 0), even when one candidate
+ *   survives, and never on a greedy one: the stream depends on the options only, never on the logits.
+ * - `sampleWith(logits, history, u)` is the chain for a given u; `sample(logits, history)` = both.
+ * - `fillSampleRow(cfg, hist, row, history, u)` writes one row of the SAMPLE op's cfg {8, R} and hist {N, R}
+ *   inputs; `checkDeviceSample(id)` turns the op's result into the token (-1, a NaN logit, throws as here).
+ * The op computes in f32 parameters (and f32 arithmetic on CUDA), so it can differ from `sampleWith` only where u·z
+ * or a top-p / min-p threshold falls within rounding distance of a boundary (test/ops/sample.test.ts).
  */
 import { QwenHybridError } from '../errors.js';
 import { Rng } from '../quant/rng.js';
@@ -188,8 +199,22 @@ export class Sampler {
     return set;
   }
 
-  /** Samples the next token from a logits row (vocabSize long). `history`: tokens so far, for the penalties. */
+  /** The next uniform draw of the seeded stream: a multiple of 2^-24 in [0, 1) (exact as an f32). */
+  nextUniform(): number {
+    return Math.floor(this.rng.float() * 16777216) / 16777216;
+  }
+
+  /**
+   * Samples the next token from a logits row (vocabSize long). `history`: tokens so far, for the penalties.
+   * Draws one uniform on every non-greedy step (temperature > 0), none on a greedy one.
+   */
   sample(logits: ArrayLike<number>, history: readonly number[] = []): number {
+    return this.sampleWith(logits, history, this.options.temperature > 0 ? this.nextUniform() : 0);
+  }
+
+  /** The chain for a given uniform draw u in [0, 1) (ignored when greedy or when one candidate survives). */
+  sampleWith(logits: ArrayLike<number>, history: readonly number[], u: number): number {
+    if (!(u >= 0 && u < 1)) invalid('u', u, 'in [0, 1)');
     const ids = this.keep(logits, history, false);
     if (ids.length === 1) return ids[0]!;
     const t = this.options.temperature;
@@ -198,15 +223,48 @@ export class Sampler {
     const w = ids.map((i) => Math.exp((this.vals[i]! - m) / t));
     let z = 0;
     for (const x of w) z += x;
-    const u = this.rng.float() * z;
+    const target = u * z;
     let cum = 0;
     for (let j = 0; j < w.length; j++) {
       cum += w[j]!;
-      if (u < cum) return ids[j]!;
+      if (target < cum) return ids[j]!;
     }
     return ids[ids.length - 1]!;
   }
+
+  /**
+   * Writes row `row` of the SAMPLE op's inputs: cfg {8, R} = [temperature, topK, topP, minP, repeatPenalty,
+   * presencePenalty, frequencyPenalty, u] and hist {N, R} (N = hist.length / R, given by `rows`) = the penalty
+   * window of `history` (its last min(history.length, penaltyLastN) tokens, oldest first), padded with -1; no
+   * tokens when the penalties are off. Throws INVALID_ARGUMENT when the window holds more than N tokens (e.g.
+   * penaltyLastN = -1 with a long history): sample that step on the host instead.
+   */
+  fillSampleRow(cfg: Float32Array, hist: Int32Array, row: number, rows: number, history: readonly number[], u: number): void {
+    if (!(u >= 0 && u < 1)) invalid('u', u, 'in [0, 1)');
+    if (!(Number.isInteger(rows) && rows >= 1 && Number.isInteger(row) && row >= 0 && row < rows)) invalid('row', row, `an integer in [0, ${rows})`);
+    if (cfg.length !== SAMPLE_CFG_WIDTH * rows) invalid('cfg', `length ${cfg.length}`, `of length ${SAMPLE_CFG_WIDTH} * ${rows}`);
+    const N = hist.length / rows;
+    if (!(Number.isInteger(N) && N >= 1)) invalid('hist', `length ${hist.length}`, `a positive multiple of ${rows}`);
+    const o = this.options;
+    const c = cfg.subarray(row * SAMPLE_CFG_WIDTH, (row + 1) * SAMPLE_CFG_WIDTH);
+    c.set([o.temperature, o.topK, o.topP, o.minP, o.repeatPenalty, o.presencePenalty, o.frequencyPenalty, u]);
+    const off = o.penaltyLastN === 0 || (o.repeatPenalty === 1 && o.presencePenalty === 0 && o.frequencyPenalty === 0);
+    const n = off ? 0 : o.penaltyLastN < 0 ? history.length : Math.min(o.penaltyLastN, history.length);
+    if (n > N) invalid('penaltyLastN', o.penaltyLastN, `a window of at most ${N} tokens for device sampling (the history has ${history.length})`);
+    const h = hist.subarray(row * N, (row + 1) * N);
+    h.fill(-1);
+    for (let j = 0; j < n; j++) h[j] = history[history.length - n + j]!;
+  }
+
+  /** The SAMPLE op's result as a token: -1 (a NaN logit after the penalties) throws as `sample` does. */
+  checkDeviceSample(id: number): number {
+    if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) invalid('logits', `device sample ${id}`, 'free of NaN');
+    return id;
+  }
 }
+
+/** Width of a row of the SAMPLE op's cfg input. */
+export const SAMPLE_CFG_WIDTH = 8;
 
 /** Length of the shortest best-first prefix of `sorted` whose probability e^(l − max)/z sums to ≥ p (≥ 1). */
 function topPCut(sorted: readonly number[], vals: Float64Array, max: number, z: number, p: number): number {

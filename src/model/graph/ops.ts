@@ -28,6 +28,7 @@ export enum OpKind {
   LOG_SOFTMAX = 21,
   ARGMAX = 22,
   TOP_K = 23,
+  SAMPLE = 24,
 }
 
 export interface OpMeta {
@@ -72,6 +73,7 @@ export const OP_META: readonly OpMeta[] = [
   m(OpKind.LOG_SOFTMAX, 1, 1),
   m(OpKind.ARGMAX, 1, 1),
   m(OpKind.TOP_K, 1, 2),
+  m(OpKind.SAMPLE, 3, 1),
 ];
 
 export function opMeta(kind: OpKind): OpMeta | undefined {

@@ -757,6 +757,13 @@ Napi::Value CudaBackendInfo(const Napi::CallbackInfo& info) {
   o.Set("freeMemoryBytes", Napi::Number::New(env, static_cast<double>(i.free_memory_bytes)));
   o.Set("weightBytesResident", Napi::Number::New(env, static_cast<double>(i.weight_bytes_resident)));
   o.Set("weightsResident", Napi::Number::New(env, i.weights_resident));
+  o.Set("cudaGraphs", Napi::Boolean::New(env, i.graphs_enabled));
+  o.Set("graphCaptures", Napi::Number::New(env, static_cast<double>(i.graph_captures)));
+  o.Set("graphLaunches", Napi::Number::New(env, static_cast<double>(i.graph_launches)));
+  o.Set("graphCaptureFailures", Napi::Number::New(env, static_cast<double>(i.graph_capture_failures)));
+  Napi::Array missing = Napi::Array::New(env, i.ops_without_kernel.size());
+  for (uint32_t k = 0; k < i.ops_without_kernel.size(); ++k) missing.Set(k, i.ops_without_kernel[k]);
+  o.Set("opsWithoutKernel", missing);
   return o;
 }
 

@@ -1,10 +1,21 @@
 // The CUDA backend: device + stream, plans (the CPU backend's validated CompiledGraph and arena layout, with the
 // arena, scratch, weights and state in device memory), session state, and plan execution on one stream with a
 // single host synchronisation at the end of a step.
+//
+// A step (plan_run): host checks (state match, ATTENTION positions) → inputs memcpy'd into the plan's pinned
+// staging → enqueue [H2D input copies, every op's launcher, D2H output copies into staging] → stream synchronize →
+// outputs memcpy'd out of staging. The enqueue part is what a CUDA graph captures: its first run for a (plan,
+// state) pair goes op by op, the second captures and instantiates it, later ones are one cudaGraphLaunch. That is
+// valid because everything the launchers see is fixed per pair: shapes, variants, scratch, arena, weight and state
+// pointers, the staging addresses; the data that changes (inputs) is read from staging when the graph runs.
+// Launchers therefore must be capture-safe: stream-ordered work on ctx.stream only (kernels, cudaMemsetAsync /
+// cudaMemcpyAsync between device or pinned buffers), no cudaMalloc / cudaMemset / synchronisation. A capture that
+// fails anyway (e.g. a launcher that is not) is counted, and that pair runs op by op from then on.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "backend.cuh"
@@ -59,6 +70,26 @@ Status device_alloc(int device, size_t bytes, const std::string& what, std::shar
   return Status::ok();
 }
 
+void Backend::drop_graphs(const Plan* plan, const SessionState* state) {
+  std::lock_guard<std::mutex> lock(graphs_mu);
+  bool any = false;
+  for (const auto& kv : graphs) any = any || (kv.second.exec != nullptr && (kv.first.first == plan || (state != nullptr && kv.first.second == state)));
+  DeviceGuard guard;
+  if (any && !guard.enter(device).is_ok()) cudaGetLastError();
+  for (auto it = graphs.begin(); it != graphs.end();) {
+    if (it->first.first == plan || (state != nullptr && it->first.second == state)) {
+      if (it->second.exec) cudaGraphExecDestroy(it->second.exec);
+      it = graphs.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+SessionState::~SessionState() {
+  if (backend) backend->drop_graphs(nullptr, this);
+}
+
 Backend::~Backend() {
   resident.clear();
   if (stream) {
@@ -71,6 +102,7 @@ Backend::~Backend() {
 }
 
 Plan::~Plan() {
+  if (backend) backend->drop_graphs(this, nullptr);
   if (pinned) cudaFreeHost(pinned);
 }
 
@@ -99,6 +131,8 @@ Status backend_create(int device, const std::vector<int>& variants, std::shared_
   b->cc = cc;
   b->variants = variants;
   b->variants.resize(static_cast<size_t>(kOpCount), 0);
+  const char* graphs_env = std::getenv("QWEN_HYBRID_CUDA_GRAPHS");
+  b->graphs_enabled = !(graphs_env != nullptr && std::strcmp(graphs_env, "0") == 0);
   DeviceGuard guard;
   QH_RETURN_IF_ERROR(guard.enter(device));
   QH_CUDA_STATUS(cudaStreamCreateWithFlags(&b->stream, cudaStreamNonBlocking), "cudaBackendCreate");
@@ -125,6 +159,12 @@ BackendInfo backend_info(Backend& b) {
     i.weight_bytes_resident += kv.second.dev->bytes;
     ++i.weights_resident;
   }
+  for (int k = 0; k < kOpCount; ++k)
+    if (find_kernel(static_cast<OpKind>(k)) == nullptr) i.ops_without_kernel.push_back(kOpMeta[k].name);
+  i.graphs_enabled = b.graphs_enabled;
+  i.graph_captures = b.graph_captures;
+  i.graph_launches = b.graph_launches;
+  i.graph_capture_failures = b.graph_capture_failures;
   return i;
 }
 
@@ -235,6 +275,18 @@ Status plan_compile(const std::shared_ptr<Backend>& backend, Graph graph, std::s
     resolve(o.tensor, &root, &off);
     p->output_src.push_back(pointer(root, off));
   }
+  // Positions the host can see (ATTENTION's pos straight from a graph input): checked before every run.
+  for (size_t i = 0; i < gr.ops.size(); ++i) {
+    if (gr.ops[i].kind != OpKind::ATTENTION) continue;
+    int32_t root;
+    size_t off;
+    resolve(gr.ops[i].in[3], &root, &off);
+    for (size_t k = 0; k < g.inputs.size(); ++k) {
+      if (g.inputs[k].tensor != root) continue;
+      const OpCall& call = g.calls[i];
+      p->pos_checks.push_back({i, k, off / sizeof(int32_t), call.in[3].ne[0], call.in[4].ne[2]});
+    }
+  }
   *out = std::move(p);
   return Status::ok();
 }
@@ -290,6 +342,33 @@ Status state_write(SessionState& s, int idx, const void* src) {
   return Status::ok();
 }
 
+namespace {
+
+// The CPU ATTENTION kernel's position checks (native/cpu/attention.cc step 1), worded the same, on the host copy of
+// the pos input.
+Status check_positions(const Plan& p, const std::vector<const void*>& inputs) {
+  for (const Plan::PosCheck& c : p.pos_checks) {
+    const int32_t* pos = static_cast<const int32_t*>(inputs[c.input]) + c.elem_offset;
+    for (int64_t t = 0; t < c.count; ++t) {
+      Status s;
+      if (pos[t] >= c.n_ctx) {
+        s = Status::error("CONTEXT_FULL", "ATTENTION op: position " + std::to_string(pos[t]) + " of token " + std::to_string(t) +
+                                              " is beyond the KV cache (n_ctx = " + std::to_string(c.n_ctx) + ")");
+      } else if (pos[t] < 0) {
+        s = Status::error("INVALID_ARGUMENT", "ATTENTION op: input 3 (pos) has negative position " + std::to_string(pos[t]) + " at token " +
+                                                  std::to_string(t));
+      } else if (t > 0 && pos[t] <= pos[t - 1]) {
+        s = Status::error("INVALID_ARGUMENT", "ATTENTION op: input 3 (pos) must be strictly increasing, got " + std::to_string(pos[t - 1]) +
+                                                  " then " + std::to_string(pos[t]) + " at token " + std::to_string(t));
+      }
+      if (!s.is_ok()) return Status::error(s.code, op_label(c.op, OpKind::ATTENTION) + ": " + s.message);
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
 Status plan_run(Plan& p, const std::vector<const void*>& inputs, SessionState* state, const std::vector<void*>& outputs) {
   const CompiledGraph& g = p.g;
   if (inputs.size() != g.inputs.size() || outputs.size() != g.outputs.size()) {
@@ -302,6 +381,7 @@ Status plan_run(Plan& p, const std::vector<const void*>& inputs, SessionState* s
   if (state != nullptr && state->backend.get() != &b) {
     return Status::error("INVALID_ARGUMENT", "plan run: the state was created on another CUDA backend");
   }
+  QH_RETURN_IF_ERROR(check_positions(p, inputs));
   std::lock_guard<std::mutex> run_lock(b.run_mutex);
   std::unique_lock<std::mutex> state_lock;
   if (state != nullptr) state_lock = std::unique_lock<std::mutex>(state->mu);
@@ -324,6 +404,14 @@ Status plan_run(Plan& p, const std::vector<const void*>& inputs, SessionState* s
     return static_cast<char*>(state->bufs[p.state_slot[k]]->ptr) + offset;
   };
   for (const Plan::StateFixup& f : p.fixups) p.g.calls[f.op].in[f.slot].data = state_ptr(f.state, f.offset);
+  std::vector<const void*> out_src = p.output_src;
+  for (size_t k = 0; k < g.outputs.size(); ++k) {
+    if (out_src[k] != nullptr) continue;
+    const GraphTensor& t = g.graph.tensors[static_cast<size_t>(g.outputs[k].tensor)];
+    const int32_t root = t.role == TensorRole::View ? t.view_of : g.outputs[k].tensor;
+    for (size_t s = 0; s < g.states.size(); ++s)
+      if (g.states[s].tensor == root) out_src[k] = state_ptr(s, t.role == TensorRole::View ? static_cast<size_t>(t.view_offset) : 0);
+  }
 
   DeviceGuard guard;
   QH_RETURN_IF_ERROR(guard.enter(b.device));
@@ -331,40 +419,77 @@ Status plan_run(Plan& p, const std::vector<const void*>& inputs, SessionState* s
   char* pinned = static_cast<char*>(p.pinned);
   char* arena = p.arena ? static_cast<char*>(p.arena->ptr) : nullptr;
   for (size_t k = 0; k < g.inputs.size(); ++k) {
-    const size_t n = g.inputs[k].bytes;
-    if (n == 0) continue;
-    std::memcpy(pinned + p.in_off[k], inputs[k], n);
-    QH_CUDA_STATUS(cudaMemcpyAsync(arena + g.arena_offset[static_cast<size_t>(g.inputs[k].tensor)], pinned + p.in_off[k], n,
-                                   cudaMemcpyHostToDevice, st),
-                   "plan run: input '" + g.inputs[k].name + "'");
+    if (g.inputs[k].bytes > 0) std::memcpy(pinned + p.in_off[k], inputs[k], g.inputs[k].bytes);
   }
 
-  CudaKernelContext ctx{st, b.device, b.info.multiprocessor_count, b.cc, p.scratch ? p.scratch->ptr : nullptr, p.scratch ? p.scratch->bytes : 0, 0};
-  Status failed;
-  for (size_t i = 0; i < g.calls.size() && failed.is_ok(); ++i) {
-    ctx.variant = p.variants[i];
-    Status s = p.kernels[i]->run(g.calls[i], ctx);
-    if (s.is_ok()) s = launch_status(kOpMeta[static_cast<int>(g.calls[i].kind)].name);
-    if (!s.is_ok()) failed = Status::error(s.code, op_label(i, g.calls[i].kind) + ": " + s.message);
-  }
-
-  std::vector<bool> copied(g.outputs.size(), false);
-  if (failed.is_ok()) {
+  // The step's stream work; captured into a graph or issued directly. Reads inputs from, and writes outputs to,
+  // the pinned staging only.
+  auto enqueue = [&]() -> Status {
+    for (size_t k = 0; k < g.inputs.size(); ++k) {
+      const size_t n = g.inputs[k].bytes;
+      if (n == 0) continue;
+      QH_CUDA_STATUS(cudaMemcpyAsync(arena + g.arena_offset[static_cast<size_t>(g.inputs[k].tensor)], pinned + p.in_off[k], n,
+                                     cudaMemcpyHostToDevice, st),
+                     "plan run: input '" + g.inputs[k].name + "'");
+    }
+    CudaKernelContext ctx{st, b.device, b.info.multiprocessor_count, b.cc, p.scratch ? p.scratch->ptr : nullptr, p.scratch ? p.scratch->bytes : 0, 0};
+    for (size_t i = 0; i < g.calls.size(); ++i) {
+      ctx.variant = p.variants[i];
+      Status s = p.kernels[i]->run(g.calls[i], ctx);
+      if (s.is_ok()) s = launch_status(kOpMeta[static_cast<int>(g.calls[i].kind)].name);
+      if (!s.is_ok()) return Status::error(s.code, op_label(i, g.calls[i].kind) + ": " + s.message);
+    }
     for (size_t k = 0; k < g.outputs.size(); ++k) {
-      const void* src = p.output_src[k];
-      if (src == nullptr) {
-        const GraphTensor& t = g.graph.tensors[static_cast<size_t>(g.outputs[k].tensor)];
-        const int32_t root = t.role == TensorRole::View ? t.view_of : g.outputs[k].tensor;
-        for (size_t s = 0; s < g.states.size(); ++s)
-          if (g.states[s].tensor == root) src = state_ptr(s, t.role == TensorRole::View ? static_cast<size_t>(t.view_offset) : 0);
-      }
-      if (src == nullptr || g.outputs[k].bytes == 0) continue;
-      const cudaError_t e = cudaMemcpyAsync(pinned + p.out_off[k], src, g.outputs[k].bytes, cudaMemcpyDeviceToHost, st);
-      if (e != cudaSuccess) {
-        failed = Status::error(status_code_for(e), "plan run: output '" + g.outputs[k].name + "': " + cudaGetErrorString(e));
-        break;
-      }
-      copied[k] = true;
+      if (out_src[k] == nullptr || g.outputs[k].bytes == 0) continue;
+      QH_CUDA_STATUS(cudaMemcpyAsync(pinned + p.out_off[k], out_src[k], g.outputs[k].bytes, cudaMemcpyDeviceToHost, st),
+                     "plan run: output '" + g.outputs[k].name + "'");
+    }
+    return Status::ok();
+  };
+
+  // Graph bookkeeping for this (plan, state) pair. The entry cannot be erased while we run: erasure happens only in
+  // ~Plan / ~SessionState, and the caller holds both.
+  cudaGraphExec_t exec = nullptr;
+  bool capture = false;
+  if (b.graphs_enabled) {
+    std::lock_guard<std::mutex> lock(b.graphs_mu);
+    GraphEntry& e = b.graphs[{&p, state}];
+    exec = e.exec;
+    capture = exec == nullptr && !e.capture_failed && e.direct_runs >= 1;
+  }
+  if (capture) {
+    cudaGraph_t graph = nullptr;
+    bool ok = cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
+    if (ok) {
+      const Status s = enqueue();
+      const cudaError_t end = cudaStreamEndCapture(st, &graph);  // always ends the capture, even after a failure
+      ok = s.is_ok() && end == cudaSuccess && graph != nullptr;
+      if (ok) ok = cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
+      if (graph != nullptr) cudaGraphDestroy(graph);
+    }
+    if (!ok) {
+      exec = nullptr;
+      cudaGetLastError();  // the capture's error is not this step's: the step now runs op by op and reports its own
+      ++b.graph_capture_failures;
+    } else {
+      ++b.graph_captures;
+    }
+    std::lock_guard<std::mutex> lock(b.graphs_mu);
+    GraphEntry& e = b.graphs[{&p, state}];
+    e.exec = exec;
+    e.capture_failed = !ok;
+  }
+
+  Status failed;
+  if (exec != nullptr) {
+    const cudaError_t e = cudaGraphLaunch(exec, st);
+    if (e != cudaSuccess) failed = Status::error(status_code_for(e), std::string("plan run: cudaGraphLaunch: ") + cudaGetErrorString(e));
+    else ++b.graph_launches;
+  } else {
+    failed = enqueue();
+    if (b.graphs_enabled) {
+      std::lock_guard<std::mutex> lock(b.graphs_mu);
+      ++b.graphs[{&p, state}].direct_runs;
     }
   }
   // Always drain the stream: a failed step must not leave work in flight on buffers the caller may free.
@@ -375,7 +500,7 @@ Status plan_run(Plan& p, const std::vector<const void*>& inputs, SessionState* s
                                                   cudaGetErrorString(se) + " [" + cudaGetErrorName(se) + "]");
   }
   for (size_t k = 0; k < g.outputs.size(); ++k) {
-    if (copied[k]) std::memcpy(outputs[k], pinned + p.out_off[k], g.outputs[k].bytes);
+    if (out_src[k] != nullptr && g.outputs[k].bytes > 0) std::memcpy(outputs[k], pinned + p.out_off[k], g.outputs[k].bytes);
   }
   return Status::ok();
 }

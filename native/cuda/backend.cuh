@@ -5,7 +5,9 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -98,6 +100,17 @@ Status device_alloc(int device, size_t bytes, const std::string& what, std::shar
 // "12.3 GiB" for messages.
 std::string human_bytes(uint64_t b);
 
+class Plan;
+class SessionState;
+
+// One captured step: the launch sequence of a plan run with one session state (state pointers are baked into the
+// kernel nodes), instantiated for replay with cudaGraphLaunch.
+struct GraphEntry {
+  int direct_runs = 0;            // runs launched op by op so far (capture happens on the second run)
+  bool capture_failed = false;    // a capture was refused once: this pair runs op by op from now on
+  cudaGraphExec_t exec = nullptr;
+};
+
 class Backend {
  public:
   int device = 0;
@@ -114,6 +127,18 @@ class Backend {
   };
   std::mutex weights_mu;
   std::unordered_map<const WeightData*, Resident> resident;
+
+  // CUDA-graph replay of steps (plan_run): off when QWEN_HYBRID_CUDA_GRAPHS=0 at backend creation.
+  bool graphs_enabled = true;
+  // Exec graphs keyed by (plan, state); state null = a stateless plan. Entries are destroyed eagerly by ~Plan and
+  // ~SessionState (both hold the backend, so it outlives them), so no exec graph outlives a pointer it bakes in.
+  std::mutex graphs_mu;
+  std::map<std::pair<const Plan*, const SessionState*>, GraphEntry> graphs;
+  std::atomic<uint64_t> graph_captures{0};  // counters for backend_info
+  std::atomic<uint64_t> graph_launches{0};
+  std::atomic<uint64_t> graph_capture_failures{0};
+  // Destroys the exec graphs that bake in `plan` (or `state`); called from their destructors.
+  void drop_graphs(const Plan* plan, const SessionState* state);
 
   ~Backend();
   int variant(OpKind k) const {
@@ -133,6 +158,7 @@ class SessionState {
   std::vector<IoSpec> specs;
   std::vector<std::shared_ptr<DeviceBuffer>> bufs;
   std::mutex mu;  // held by a run for its whole duration
+  ~SessionState();
 };
 
 class Plan {
@@ -151,6 +177,16 @@ class Plan {
   std::shared_ptr<DeviceBuffer> scratch;
   std::vector<std::shared_ptr<DeviceBuffer>> weights;  // keeps the device copies this plan reads alive
   std::vector<StateFixup> fixups;
+  // ATTENTION calls whose pos input is a graph input: checked on the host before a run (CONTEXT_FULL etc.), since
+  // kernels cannot report data errors and a captured step must not write past the cache.
+  struct PosCheck {
+    size_t op;
+    size_t input;        // index into g.inputs
+    size_t elem_offset;  // first element of pos in that input (a view's offset)
+    int64_t count;       // T
+    int64_t n_ctx;       // k_cache ne[2]
+  };
+  std::vector<PosCheck> pos_checks;
   std::vector<const void*> output_src;  // device pointers; nullptr = state-rooted, resolved per run
   std::vector<size_t> state_slot;
   // Pinned host staging for inputs then outputs (async copies without a pageable bounce).

@@ -63,6 +63,11 @@ struct BackendInfo {
   uint64_t free_memory_bytes = 0;      // cudaMemGetInfo at the time of the call
   uint64_t weight_bytes_resident = 0;  // device bytes held by uploaded weights
   int weights_resident = 0;
+  bool graphs_enabled = false;      // steps are captured and replayed as CUDA graphs (QWEN_HYBRID_CUDA_GRAPHS != 0)
+  uint64_t graph_captures = 0;      // (plan, state) pairs captured and instantiated so far
+  uint64_t graph_launches = 0;      // steps run by cudaGraphLaunch
+  uint64_t graph_capture_failures = 0;  // captures refused (the pair then runs op by op)
+  std::vector<std::string> ops_without_kernel;  // op names this build has no CUDA kernel for (plan_compile refuses them)
 };
 
 // device: index into list_devices(). variants: per op id, the forced kernel variant (0 = auto; ctx.variant);
@@ -87,7 +92,12 @@ Status plan_compile(const std::shared_ptr<Backend>& b, Graph graph, std::shared_
 const CompiledGraph& plan_graph(const Plan& p);
 size_t plan_scratch_bytes(const Plan& p);
 // inputs/outputs: host memory, sizes as in plan_graph(p).inputs/.outputs. Blocks the calling thread until the
-// outputs are on the host; serialised per backend, and per state.
+// outputs are on the host; serialised per backend, and per state. ATTENTION positions that come from a graph
+// input are checked on the host first (CONTEXT_FULL / INVALID_ARGUMENT as the CPU kernel words them; nothing is
+// launched then). CUDA graphs: the first run of a (plan, state) pair launches op by op; the second captures the
+// whole step (input copies from pinned staging, every kernel, output copies) into a graph, instantiates it and
+// launches it; later runs replay it. The only host synchronisation is the final stream synchronize.
+// QWEN_HYBRID_CUDA_GRAPHS=0 (read at backend_create) turns capture off.
 Status plan_run(Plan& p, const std::vector<const void*>& inputs, SessionState* state, const std::vector<void*>& outputs);
 
 Status state_create(const Plan& p, std::shared_ptr<SessionState>* out);

@@ -24,6 +24,7 @@ Ctrl-C stops the current reply. Without -m the built-in demo model is used (RAND
   sampling:           --temp --top-k --top-p --min-p --repeat-penalty --presence-penalty --frequency-penalty
                       --repeat-last-n --seed --stop (as in 'qwen-hybrid run')
   -c, --ctx           context size;  -t, --threads  CPU threads
+  --backend           auto, cpu or cuda (default auto);  --device  CUDA device index (default 0)
 `;
 
 const DIM = '\x1b[2m';

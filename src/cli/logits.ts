@@ -6,7 +6,7 @@
 import { parseCommandArgs, UsageError, type Output } from './io.js';
 import { MODEL_OPTIONS, numberFlag, openModel, tokenList } from './run.js';
 
-export const LOGITS_HELP = `Usage: qwen-hybrid logits -m <model.gguf> (--tokens <id,id,…> | -p <text>) [--top K] [--backend cpu|cuda] [--json]
+export const LOGITS_HELP = `Usage: qwen-hybrid logits -m <model.gguf> (--tokens <id,id,…> | -p <text>) [--top K] [--backend auto|cpu|cuda] [--device N] [--json]
 
 Evaluates the tokens in one pass and prints, for every input position, the K most likely next tokens with their
 log-probabilities (log-softmax over the full vocabulary, float64), best first.
@@ -16,6 +16,7 @@ log-probabilities (log-softmax over the full vocabulary, float64), best first.
   -p, --prompt    input text instead (tokenized with the model's vocabulary; --special parses control tokens)
   --top           K (default 20)
   --backend       auto, cpu or cuda (default auto)
+  --device        CUDA device index (default 0)
   --kv-f32        F32 KV cache instead of F16 (as the llama.cpp oracle runs)
   -c, --ctx       context size (default: the number of tokens, at least the model default)
   --json          print exactly {"positions":[{"top":[[id,logprob],…]},…]} on stdout

@@ -31,6 +31,8 @@ demo model is used (RANDOM weights: its output is meaningless).
   -c, --ctx              context size in tokens (default min(model context, 4096))
   -t, --threads          CPU threads (default: all)
   --batch-size           prefill micro-batch (default 256)
+  --backend              auto, cpu or cuda (default auto: CUDA when a device can hold the model)
+  --device               CUDA device index (default 0)
   --json                 print exactly {"tokens":[…],"text":"…","timings":{…}} on stdout and nothing else
 `;
 
@@ -42,6 +44,7 @@ export const MODEL_OPTIONS = {
   threads: { type: 'string', short: 't' },
   'batch-size': { type: 'string' },
   backend: { type: 'string' },
+  device: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -105,7 +108,7 @@ export function stderrIsTTY(io: Output): boolean {
  */
 export async function openModel(
   command: string,
-  v: { model?: string | undefined; ctx?: string | undefined; threads?: string | undefined; 'batch-size'?: string | undefined; backend?: string | undefined },
+  v: { model?: string | undefined; ctx?: string | undefined; threads?: string | undefined; 'batch-size'?: string | undefined; backend?: string | undefined; device?: string | undefined },
   io: Output,
   opts: { allowDemo: boolean; kvCacheType?: 'f16' | 'f32'; quiet?: boolean },
 ): Promise<Model> {
@@ -120,6 +123,9 @@ export async function openModel(
   if (backend !== undefined && backend !== 'auto' && backend !== 'cpu' && backend !== 'cuda') {
     throw new UsageError(`${command}: --backend must be auto, cpu or cuda, got '${backend}'`);
   }
+  const device = numberFlag(command, 'device', v.device, true);
+  if (device !== undefined && device < 0) throw new UsageError(`${command}: --device must be ≥ 0, got ${device}`);
+  if (device !== undefined && backend === 'cpu') throw new UsageError(`${command}: --device selects a CUDA device; it cannot be combined with --backend cpu`);
   const tty = stderrIsTTY(io) && !opts.quiet;
   const onProgress = tty
     ? (p: LoadProgress): void => {
@@ -131,6 +137,7 @@ export async function openModel(
     : undefined;
   const model = await loadModel(path, {
     ...(backend ? { backend } : {}),
+    ...(device !== undefined ? { device } : {}),
     ...(v.ctx !== undefined ? { contextSize: numberFlag(command, 'ctx', v.ctx, true)! } : {}),
     ...(v.threads !== undefined ? { threads: numberFlag(command, 'threads', v.threads, true)! } : {}),
     ...(v['batch-size'] !== undefined ? { batchSize: numberFlag(command, 'batch-size', v['batch-size'], true)! } : {}),

@@ -129,6 +129,16 @@ export interface NativeCudaBackendInfo {
   /** Device bytes held by weights uploaded to this backend. */
   weightBytesResident: number;
   weightsResident: number;
+  /** Steps are captured and replayed as CUDA graphs (false when QWEN_HYBRID_CUDA_GRAPHS=0 at backend creation). */
+  cudaGraphs: boolean;
+  /** (plan, session state) pairs captured into a CUDA graph so far (on their second run). */
+  graphCaptures: number;
+  /** Steps run as one cudaGraphLaunch. */
+  graphLaunches: number;
+  /** Captures that failed (that pair then runs op by op); nonzero means a launcher is not capture-safe. */
+  graphCaptureFailures: number;
+  /** Ops (op_list.h names) this build has no CUDA kernel for: a graph using one does not compile on CUDA. */
+  opsWithoutKernel: string[];
 }
 
 declare const handleBrand: unique symbol;

@@ -148,8 +148,8 @@ Status validate_rope_neox(const OpCall& c) {
   return expect_like(op, "output 0", c.out[0], DType::F32, x, "same as x");
 }
 
-// q {d, Hq, T}, k {d, Hkv, T}, v {dv, Hkv, T}, pos {T}, k_cache {d, Hkv, n_ctx}, v_cache {dv, Hkv, n_ctx};
-// out {dv, Hq, T}.
+// q {d, Hq, T}, k {d, Hkv, T}, v {dv, Hkv, T}, pos {T}, k_cache {d, Hkv, n_ctx}, v_cache {dv, Hkv, n_ctx} (both f32,
+// both f16 or both q8_0; q8_0 rows are whole 32-element blocks); out {dv, Hq, T}.
 Status validate_attention(const OpCall& c) {
   const char* op = "ATTENTION";
   const Tensor &q = c.in[0], &k = c.in[1], &v = c.in[2], &kc = c.in[4], &vc = c.in[5];
@@ -164,9 +164,12 @@ Status validate_attention(const OpCall& c) {
   QH_RETURN_IF_ERROR(expect_f32_input(op, "input 2 (v)", v));
   QH_RETURN_IF_ERROR(expect(op, "input 2 (v)", v, DType::F32, dv, hkv, T, 1, "{dv, Hkv, T} with Hkv, T of k"));
   QH_RETURN_IF_ERROR(expect(op, "input 3 (pos)", c.in[3], DType::I32, T, 1, 1, 1, "one position per token"));
-  if (kc.type != DType::F32 && kc.type != DType::F16)
-    return bad(std::string(op) + " op: input 4 (k_cache) must be f32 or f16, got " + type_name(kc.type));
+  if (kc.type != DType::F32 && kc.type != DType::F16 && kc.type != DType::Q8_0)
+    return bad(std::string(op) + " op: input 4 (k_cache) must be f32, f16 or q8_0, got " + type_name(kc.type));
   if (n_ctx < 1) return bad(std::string(op) + " op: input 4 (k_cache) must have n_ctx = ne2 >= 1, got " + shp(kc));
+  if (kc.type == DType::Q8_0 && (d % 32 != 0 || dv % 32 != 0))
+    return bad(std::string(op) + " op: a q8_0 KV cache needs d and dv multiples of the 32-element block, got d = " +
+               std::to_string(d) + ", dv = " + std::to_string(dv));
   QH_RETURN_IF_ERROR(expect(op, "input 4 (k_cache)", kc, kc.type, d, hkv, n_ctx, 1, "{d, Hkv, n_ctx}"));
   QH_RETURN_IF_ERROR(expect(op, "input 5 (v_cache)", vc, kc.type, dv, hkv, n_ctx, 1, "{dv, Hkv, n_ctx}, the type of k_cache"));
   if (n_ctx > (int64_t{1} << 31) - 1) return bad(std::string(op) + " op: n_ctx must fit in i32, got " + std::to_string(n_ctx));

@@ -1,16 +1,20 @@
 // ATTENTION: causal GQA softmax attention over a per-session KV cache (spec §3.3 steps 5-6).
 //   in:  q f32 {d, Hq, T}; k f32 {d, Hkv, T}; v f32 {dv, Hkv, T}; pos i32 {T} (strictly increasing);
-//        STATE k_cache {d, Hkv, n_ctx}, v_cache {dv, Hkv, n_ctx}, both f32 or both f16.
+//        STATE k_cache {d, Hkv, n_ctx}, v_cache {dv, Hkv, n_ctx}, both f32, both f16 or both q8_0.
 //   out: f32 {dv, Hq, T}.  p.f[0] = scale (1/sqrt(d)).
 // 1. Check positions: pos[t] >= n_ctx -> CONTEXT_FULL, negative / not increasing -> INVALID_ARGUMENT; nothing
 //    is written before every position passed.
-// 2. k_cache[pos[t]][g] = k[t][g], v_cache[pos[t]][g] = v[t][g] (rounded to f16 for f16 caches).
+// 2. k_cache[pos[t]][g] = k[t][g], v_cache[pos[t]][g] = v[t][g] (rounded to f16 for f16 caches; for q8_0 caches
+//    quantized per 32-element block as ggml's quantize_row_q8_0 reference: amax = max |x_i|, d = amax / 127,
+//    id = d != 0 ? 1/d : 0, q_i = roundf(x_i * id) (half away from zero; clamped to [-127, 127], which only
+//    matters for non-finite input: NaN -> -127), scale stored as f16(d); a row reads back as f16(d) * q_i).
 // 3. For query token t, head h, KV head g = h / (Hq/Hkv), rows tau in [0, pos[t]]:
 //      s_tau = scale * q[t][h] . K[tau][g];  p = softmax(s);  out[t][h] = sum_tau p_tau V[tau][g]
 //    computed block by block (kBlock rows) with an online softmax in f32: running max m, running sum
 //    l = sum e^(s - m), running acc = sum e^(s - m) V; on a new max both are rescaled by e^(m_old - m_new).
 //    The G = Hq/Hkv query heads sharing a KV head are processed together so each K/V row is read once.
-//    Scalar path: per row, f16 -> f32 row copy, then dot / axpy per head (reads like the formula).
+//    Scalar path: per row, f16 / q8_0 -> f32 row copy, then dot / axpy per head (reads like the formula); q8_0
+//    caches always take it (the dot / axpy themselves are AVX2 where available).
 //    AVX2 path (F16C for f16 caches): scores_avx2 loads each 16-element K slice once for up to 4 heads;
 //    values_avx2 keeps a 16-column accumulator tile of up to 6 heads in registers across the block's rows
 //    (the e^(m_old - m_new) rescale folded into the tile load); V rows of the block and K rows of the next
@@ -27,6 +31,7 @@
 #include <string>
 
 #include "../core/cpu_features.h"
+#include "../core/quant_blocks.h"
 #include "kernel.h"
 #include "simd.h"
 
@@ -37,6 +42,8 @@ constexpr int64_t kBlock = 64;          // KV rows per online-softmax step
 constexpr int64_t kSplitMaxPairs = 16;  // split the KV length when T * Hkv <= this
 constexpr int64_t kMinChunk = 256;      // minimum KV rows per split
 constexpr int64_t kMaxSplit = 256;
+
+enum class Cache { F32, F16, Q8_0 };
 
 struct Shape {
   int64_t d, dv, hq, hkv, g, t, n_ctx;
@@ -61,8 +68,8 @@ Shape shape_of(const OpCall& call) {
 
 inline int64_t align16(int64_t n) { return (n + 15) & ~int64_t{15}; }
 
-// Per-thread scratch: scores [G][kBlock], m [G], l [G], corr [G], k row [d], v row [dv] (f32 copies of f16 rows
-// for the scalar path).
+// Per-thread scratch: scores [G][kBlock], m [G], l [G], corr [G], k row [d], v row [dv] (f32 copies of f16 / q8_0
+// rows for the scalar path).
 int64_t per_thread_floats(const Shape& s) { return align16(s.g * kBlock) + align16(3 * s.g) + align16(s.d) + align16(s.dv); }
 int64_t partial_floats(const Shape& s) { return s.g * (s.dv + 2); }  // [acc G x dv][m G][l G]
 
@@ -88,6 +95,23 @@ void f16_row_scalar(const uint16_t* h, float* f, int64_t n) {
 }
 void to_f16_row_scalar(const float* f, uint16_t* h, int64_t n) {
   for (int64_t i = 0; i < n; ++i) h[i] = na::f32_to_f16(f[i]);
+}
+// q8_0 row (n a multiple of 32) <-> f32, the formulas of the header comment. Scalar on every ISA: same bytes.
+void to_q8_0_row(const float* x, BlockQ8_0* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK32; ++b, x += kQK32) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQK32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = na::f32_to_f16(d);
+    for (int j = 0; j < kQK32; ++j) y[b].qs[j] = static_cast<int8_t>(std::fmin(std::fmax(std::round(x[j] * id), -127.0f), 127.0f));
+  }
+}
+void q8_0_row(const BlockQ8_0* y, float* f, int64_t n) {
+  for (int64_t b = 0; b < n / kQK32; ++b) {
+    const float d = na::f16_to_f32(y[b].d);
+    for (int j = 0; j < kQK32; ++j) f[b * kQK32 + j] = d * static_cast<float>(y[b].qs[j]);
+  }
 }
 
 #ifdef QH_NA_X86
@@ -306,7 +330,7 @@ struct Unit {
   const Tensor* kc;
   const Tensor* vc;
   float scale;
-  bool f16;
+  Cache type;
   float* tmp;  // per-thread scratch
 };
 
@@ -320,7 +344,9 @@ void attend(const Unit& u, int64_t t, int64_t g, int64_t r0, int64_t r1, float* 
   float* vrow = krow + align16(s.d);                               // [dv]
   const float* q = u.q->row<const float>(g * s.g, t);              // G query rows, stride qs
   const int64_t qs = static_cast<int64_t>(u.q->nb[1] / sizeof(float));
-  const int64_t es = u.f16 ? 2 : 4;
+  const bool f16 = u.type == Cache::F16;
+  const int64_t es = f16 ? 2 : 4;  // element bytes (tiles path: f32 / f16 only)
+  const bool tiles = pr.tiles && u.type != Cache::Q8_0;
   const int64_t ks = static_cast<int64_t>(u.kc->nb[2]) / es, vs = static_cast<int64_t>(u.vc->nb[2]) / es;  // row stride
   for (int64_t j = 0; j < s.g; ++j) {
     m[j] = -INFINITY;
@@ -331,13 +357,13 @@ void attend(const Unit& u, int64_t t, int64_t g, int64_t r0, int64_t r1, float* 
     const int64_t nb = (r1 - b0) < kBlock ? (r1 - b0) : kBlock;
     // scores[j][r] = scale * q_j . K[b0 + r][g]
 #ifdef QH_NA_X86
-    if (pr.tiles) {
+    if (tiles) {
       // V rows [b0, b0+nb) and, when a full next block follows, its K rows
       const bool next_full = r1 - (b0 + nb) >= nb;
       const Prefetch pf{{u.vc->row<const char>(g, b0), next_full ? u.kc->row<const char>(g, b0 + nb) : nullptr},
                         {static_cast<int64_t>(u.vc->nb[2]), static_cast<int64_t>(u.kc->nb[2])},
                         {s.dv * es, s.d * es}};
-      if (u.f16)
+      if (f16)
         scores_avx2(q, qs, s.g, u.kc->row<const uint16_t>(g, b0), ks, nb, s.d, u.scale, scores, pf);
       else
         scores_avx2(q, qs, s.g, u.kc->row<const float>(g, b0), ks, nb, s.d, u.scale, scores, pf);
@@ -345,13 +371,13 @@ void attend(const Unit& u, int64_t t, int64_t g, int64_t r0, int64_t r1, float* 
 #endif
     {
       for (int64_t r = 0; r < nb; ++r) {
-        const float* kr;
-        if (u.f16) {
+        const float* kr = krow;
+        if (u.type == Cache::F16)
           pr.f16_row(u.kc->row<const uint16_t>(g, b0 + r), krow, s.d);
-          kr = krow;
-        } else {
+        else if (u.type == Cache::Q8_0)
+          q8_0_row(u.kc->row<const BlockQ8_0>(g, b0 + r), krow, s.d);
+        else
           kr = u.kc->row<const float>(g, b0 + r);
-        }
         for (int64_t j = 0; j < s.g; ++j) scores[j * kBlock + r] = u.scale * pr.dot(q + j * qs, kr, s.d);
       }
     }
@@ -368,8 +394,8 @@ void attend(const Unit& u, int64_t t, int64_t g, int64_t r0, int64_t r1, float* 
     }
     // acc_j = corr_j acc_j + sum_r p_j[r] * V[b0 + r][g]
 #ifdef QH_NA_X86
-    if (pr.tiles) {
-      if (u.f16)
+    if (tiles) {
+      if (f16)
         values_avx2(u.vc->row<const uint16_t>(g, b0), vs, s.g, nb, s.dv, scores, corr, acc, acc_stride);
       else
         values_avx2(u.vc->row<const float>(g, b0), vs, s.g, nb, s.dv, scores, corr, acc, acc_stride);
@@ -382,13 +408,13 @@ void attend(const Unit& u, int64_t t, int64_t g, int64_t r0, int64_t r1, float* 
       for (int64_t c = 0; c < s.dv; ++c) aj[c] *= corr[j];
     }
     for (int64_t r = 0; r < nb; ++r) {
-      const float* vr;
-      if (u.f16) {
+      const float* vr = vrow;
+      if (u.type == Cache::F16)
         pr.f16_row(u.vc->row<const uint16_t>(g, b0 + r), vrow, s.dv);
-        vr = vrow;
-      } else {
+      else if (u.type == Cache::Q8_0)
+        q8_0_row(u.vc->row<const BlockQ8_0>(g, b0 + r), vrow, s.dv);
+      else
         vr = u.vc->row<const float>(g, b0 + r);
-      }
       for (int64_t j = 0; j < s.g; ++j) pr.axpy(acc + j * acc_stride, scores[j * kBlock + r], vr, s.dv);
     }
   }
@@ -403,7 +429,7 @@ Status run_attention(const OpCall& call, KernelContext& ctx) {
   const Tensor& kc = call.in[4];
   const Tensor& vc = call.in[5];
   const Tensor& out = call.out[0];
-  const bool f16 = kc.type == DType::F16;
+  const Cache type = kc.type == DType::F16 ? Cache::F16 : kc.type == DType::Q8_0 ? Cache::Q8_0 : Cache::F32;
 
   // 1. positions
   for (int64_t t = 0; t < s.t; ++t) {
@@ -427,9 +453,12 @@ Status run_attention(const OpCall& call, KernelContext& ctx) {
       const int64_t t = u / s.hkv, g = u % s.hkv;
       const float* kr = k.row<const float>(g, t);
       const float* vr = v.row<const float>(g, t);
-      if (f16) {
+      if (type == Cache::F16) {
         pr.to_f16_row(kr, kc.row<uint16_t>(g, pos[t]), s.d);
         pr.to_f16_row(vr, vc.row<uint16_t>(g, pos[t]), s.dv);
+      } else if (type == Cache::Q8_0) {
+        to_q8_0_row(kr, kc.row<BlockQ8_0>(g, pos[t]), s.d);
+        to_q8_0_row(vr, vc.row<BlockQ8_0>(g, pos[t]), s.dv);
       } else {
         std::memcpy(kc.row<float>(g, pos[t]), kr, static_cast<size_t>(s.d) * sizeof(float));
         std::memcpy(vc.row<float>(g, pos[t]), vr, static_cast<size_t>(s.dv) * sizeof(float));
@@ -440,7 +469,7 @@ Status run_attention(const OpCall& call, KernelContext& ctx) {
   // 3. attention
   float* scratch = static_cast<float*>(ctx.scratch);
   const int64_t ptf = per_thread_floats(s);
-  Unit base{&s, &pr, &q, &kc, &vc, call.p.f[0], f16, nullptr};
+  Unit base{&s, &pr, &q, &kc, &vc, call.p.f[0], type, nullptr};
   const int64_t out_stride = static_cast<int64_t>(out.nb[1] / sizeof(float));
 
   if (!s.split) {

@@ -2,32 +2,84 @@
  * Float64 reference of ATTENTION (native/core/op_list.h; spec §3.3 steps 5-6): causal grouped-query softmax
  * attention over a per-session KV cache.
  *   q {d, Hq, T}, k {d, Hkv, T}, v {dv, Hkv, T}, pos[T]; cache rows {d|dv, Hkv, nCtx}.
- *   1. cache row pos[t] of KV head g := k[t][g], v[t][g] (rounded to f16 first for an f16 cache);
+ *   1. cache row pos[t] of KV head g := k[t][g], v[t][g] (rounded to f16 first for an f16 cache; for a q8_0 cache
+ *      the values a q8_0 row holds after quantizeKvQ8_0 below);
  *   2. for token t, query head h, g = floor(h / (Hq / Hkv)):
  *        s_tau = scale * q[t][h] . K[tau][g] for tau in [0, pos[t]];  p = softmax(s);
  *        out[t][h] = sum_tau p_tau V[tau][g].
  */
 import { f16ToF32, f32ToF16 } from '../quant/half.js';
 
+export type KvCacheType = 'f32' | 'f16' | 'q8_0';
+
 export interface KvCacheRef {
   d: number;
   dv: number;
   nKv: number;
   nCtx: number;
-  type: 'f32' | 'f16';
+  type: KvCacheType;
   /** [nCtx][nKv][d] */
   k: Float64Array;
   /** [nCtx][nKv][dv] */
   v: Float64Array;
 }
 
-export function createKvCacheRef(d: number, dv: number, nKv: number, nCtx: number, type: 'f32' | 'f16'): KvCacheRef {
+export function createKvCacheRef(d: number, dv: number, nKv: number, nCtx: number, type: KvCacheType): KvCacheRef {
   return { d, dv, nKv, nCtx, type, k: new Float64Array(nCtx * nKv * d), v: new Float64Array(nCtx * nKv * dv) };
 }
 
-/** The value an f32 (already) or f16 cache stores for x. */
-function stored(x: number, type: 'f32' | 'f16'): number {
-  return type === 'f16' ? f16ToF32(f32ToF16(x)) : Math.fround(x);
+/** roundf: to nearest, halves away from zero (exact in f64 for f32 inputs). */
+function roundAway(v: number): number {
+  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+}
+
+/**
+ * q8_0 KV-cache quantization of x (length a multiple of 32) into raw ggml blocks (34 B: f16 d, 32 x i8), as ggml's
+ * quantize_row_q8_0 reference and native/cpu/attention.cc: per block, in f32 arithmetic, amax = max |x_i|,
+ * d = amax / 127, id = d != 0 ? 1 / d : 0, q_i = roundf(x_i * id) clamped to [-127, 127]; the stored scale is f16(d).
+ */
+export function quantizeKvQ8_0(x: ArrayLike<number>): Uint8Array {
+  if (x.length % 32 !== 0) throw new RangeError(`quantizeKvQ8_0: length ${x.length} is not a multiple of 32`);
+  const out = new Uint8Array((x.length / 32) * 34);
+  for (let b = 0; b < x.length / 32; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(Math.fround(x[32 * b + j]!)));
+    const d = Math.fround(amax / 127);
+    const id = d !== 0 ? Math.fround(1 / d) : 0;
+    const h = f32ToF16(d);
+    out[34 * b] = h & 0xff;
+    out[34 * b + 1] = h >>> 8;
+    for (let j = 0; j < 32; j++) {
+      const q = roundAway(Math.fround(Math.fround(x[32 * b + j]!) * id));
+      out[34 * b + 2 + j] = Math.min(127, Math.max(-127, q)) & 0xff;
+    }
+  }
+  return out;
+}
+
+/** Values of raw q8_0 blocks: f16(d) * q_i (one f32 product, as the native readers). */
+export function dequantizeKvQ8_0(blocks: Uint8Array): Float64Array {
+  const nb = blocks.length / 34;
+  const out = new Float64Array(nb * 32);
+  for (let b = 0; b < nb; b++) {
+    const d = f16ToF32(blocks[34 * b]! | (blocks[34 * b + 1]! << 8));
+    for (let j = 0; j < 32; j++) out[32 * b + j] = Math.fround(d * ((blocks[34 * b + 2 + j]! << 24) >> 24));
+  }
+  return out;
+}
+
+/** The values a cache of `type` stores for the row x. */
+export function storedKvRow(x: ArrayLike<number>, type: KvCacheType): Float64Array {
+  if (type === 'q8_0') return dequantizeKvQ8_0(quantizeKvQ8_0(x));
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = type === 'f16' ? f16ToF32(f32ToF16(x[i]!)) : Math.fround(x[i]!);
+  return out;
+}
+
+function rowOf(a: ArrayLike<number>, start: number, n: number): number[] {
+  const r = new Array<number>(n);
+  for (let i = 0; i < n; i++) r[i] = a[start + i]!;
+  return r;
 }
 
 /** Runs one ATTENTION call: updates `cache` and returns out {dv, Hq, T} as Float64Array. */
@@ -46,8 +98,8 @@ export function attentionRef(
     const p = pos[t]!;
     if (p < 0 || p >= nCtx) throw new RangeError(`attentionRef: position ${p} outside [0, ${nCtx})`);
     for (let g = 0; g < nKv; g++) {
-      for (let i = 0; i < d; i++) cache.k[(p * nKv + g) * d + i] = stored(k[(t * nKv + g) * d + i]!, cache.type);
-      for (let i = 0; i < dv; i++) cache.v[(p * nKv + g) * dv + i] = stored(v[(t * nKv + g) * dv + i]!, cache.type);
+      cache.k.set(storedKvRow(rowOf(k, (t * nKv + g) * d, d), cache.type), (p * nKv + g) * d);
+      cache.v.set(storedKvRow(rowOf(v, (t * nKv + g) * dv, dv), cache.type), (p * nKv + g) * dv);
     }
   }
   const group = nHeadQ / nKv;

@@ -1,7 +1,8 @@
 /**
  * ATTENTION (causal GQA over the session KV cache) vs the float64 reference (src/reference/attention.ts).
  * Covers T = 1, 15, 63, 64, 65, 300 at odd start positions over a cache pre-filled with earlier rows, head dims
- * 64/128/256 (and dv != d), GQA ratios 1/2/6, f32 and f16 caches (the reference rounds k/v to f16 first),
+ * 64/128/256 (and dv != d), GQA ratios 1/2/6, f32, f16 and q8_0 caches (the reference is fed the values the cache
+ * stores: k/v rounded to f16, or quantized to q8_0 and read back; the native cache must hold exactly those bytes),
  * flat and sharp softmax, the split-KV decode path (T * Hkv <= 16) and the unsplit prefill path; scalar vs
  * SIMD; 1 vs 4 threads (bit for bit: the work split never depends on the thread count); decode token by token
  * == one batched prefill; CONTEXT_FULL with the cache left untouched; bad positions; typed compile errors.
@@ -16,12 +17,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { QwenHybridError } from '../../src/errors.js';
+import { GGMLType } from '../../src/gguf/types.js';
 import { GraphBuilder, OpKind, type TensorDType } from '../../src/model/graph/index.js';
 import { f16ToF32, f32ToF16 } from '../../src/quant/half.js';
 import { Rng } from '../../src/quant/rng.js';
-import { attentionRef, createKvCacheRef, type KvCacheRef } from '../../src/reference/attention.js';
+import { attentionRef, createKvCacheRef, dequantizeKvQ8_0, quantizeKvQ8_0, type KvCacheRef, type KvCacheType } from '../../src/reference/attention.js';
 import { createCpuBackend, type CpuBackend, type Plan, type SessionState } from '../../src/runtime/backend.js';
-import { expectClose, expectEqualArrays, expectSameBits, randn } from './normattn-util.js';
+import { expectClose, expectEqualArrays, expectSameBits, randn, retypeStates } from './normattn-util.js';
 
 const TOL = { atol: 1e-5, rtol: 2e-5 };
 const TOL_ORDER = { atol: 1e-5, rtol: 1e-5 };
@@ -39,13 +41,15 @@ interface Cfg {
   hq: number;
   hkv: number;
   nCtx: number;
-  cache: 'f32' | 'f16';
+  cache: KvCacheType;
   qsd: number; // query scale: 1 = flat softmax, 3 = sharp
 }
 
+type CacheArray = Float32Array | Uint16Array | Uint8Array;
+
 function buildPlan(be: CpuBackend, c: Cfg): Plan {
   const g = new GraphBuilder();
-  const dt: TensorDType = c.cache;
+  const dt: TensorDType = c.cache === 'q8_0' ? 'f16' : c.cache; // q8_0: retyped after build()
   const q = g.input('q', 'f32', [c.d, c.hq, c.T]);
   const k = g.input('k', 'f32', [c.d, c.hkv, c.T]);
   const v = g.input('v', 'f32', [c.dv, c.hkv, c.T]);
@@ -54,7 +58,9 @@ function buildPlan(be: CpuBackend, c: Cfg): Plan {
   const vc = g.state('v_cache', dt, [c.dv, c.hkv, c.nCtx]);
   const [o] = g.op(OpKind.ATTENTION, [q, k, v, pos, kc, vc], [{ dtype: 'f32', shape: [c.dv, c.hq, c.T] }], { f: [1 / Math.sqrt(c.d)] });
   g.output('out', o!);
-  return be.compile(g.build());
+  const desc = g.build();
+  if (c.cache === 'q8_0') retypeStates(desc, { k_cache: GGMLType.Q8_0, v_cache: GGMLType.Q8_0 });
+  return be.compile(desc);
 }
 
 interface Data {
@@ -64,30 +70,37 @@ interface Data {
   pos: Int32Array;
   kPre: Float32Array; // rows [0, start) of the cache, as stored values
   vPre: Float32Array;
+  kPreQ8: Uint8Array; // q8_0 cache: the blocks of rows [0, start) (kPre are their values)
+  vPreQ8: Uint8Array;
 }
 
 function makeData(c: Cfg, seed: number): Data {
   const rng = new Rng(seed);
   const pos = new Int32Array(c.T);
   for (let t = 0; t < c.T; t++) pos[t] = c.start + t;
-  const pre = (n: number): Float32Array => {
+  const pre = (n: number): { values: Float32Array; q8: Uint8Array } => {
     const a = randn(rng, n);
     if (c.cache === 'f16') for (let i = 0; i < n; i++) a[i] = f16ToF32(f32ToF16(a[i]!));
-    return a;
+    if (c.cache !== 'q8_0') return { values: a, q8: new Uint8Array(0) };
+    const q8 = quantizeKvQ8_0(a); // rows are whole blocks (d, dv multiples of 32)
+    return { values: Float32Array.from(dequantizeKvQ8_0(q8)), q8 };
   };
-  return {
-    q: randn(rng, c.d * c.hq * c.T, c.qsd),
-    k: randn(rng, c.d * c.hkv * c.T),
-    v: randn(rng, c.dv * c.hkv * c.T),
-    pos,
-    kPre: pre(c.start * c.hkv * c.d),
-    vPre: pre(c.start * c.hkv * c.dv),
-  };
+  const q = randn(rng, c.d * c.hq * c.T, c.qsd);
+  const k = randn(rng, c.d * c.hkv * c.T);
+  const v = randn(rng, c.dv * c.hkv * c.T);
+  const kp = pre(c.start * c.hkv * c.d);
+  const vp = pre(c.start * c.hkv * c.dv);
+  return { q, k, v, pos, kPre: kp.values, vPre: vp.values, kPreQ8: kp.q8, vPreQ8: vp.q8 };
 }
 
 /** Cache array of the state's element type with rows [0, start) = pre, the rest 0. */
-function cacheInit(c: Cfg, pre: Float32Array, rowElems: number): Float32Array | Uint16Array {
+function cacheInit(c: Cfg, pre: Float32Array, preQ8: Uint8Array, rowElems: number): CacheArray {
   const n = c.nCtx * c.hkv * rowElems;
+  if (c.cache === 'q8_0') {
+    const a = new Uint8Array((n / 32) * 34);
+    a.set(preQ8);
+    return a;
+  }
   if (c.cache === 'f32') {
     const a = new Float32Array(n);
     a.set(pre);
@@ -100,8 +113,8 @@ function cacheInit(c: Cfg, pre: Float32Array, rowElems: number): Float32Array | 
 
 function prepState(plan: Plan, c: Cfg, data: Data): SessionState {
   const st = plan.createState();
-  st.write('k_cache', cacheInit(c, data.kPre, c.d));
-  st.write('v_cache', cacheInit(c, data.vPre, c.dv));
+  st.write('k_cache', cacheInit(c, data.kPre, data.kPreQ8, c.d));
+  st.write('v_cache', cacheInit(c, data.vPre, data.vPreQ8, c.dv));
   return st;
 }
 
@@ -112,20 +125,21 @@ function reference(c: Cfg, data: Data): { out: Float64Array; cache: KvCacheRef }
   return { out: attentionRef(data.q, data.k, data.v, data.pos, c.hq, 1 / Math.sqrt(c.d), cache), cache };
 }
 
-async function runNative(be: CpuBackend, c: Cfg, data: Data): Promise<{ out: Float32Array; k: Float32Array | Uint16Array; v: Float32Array | Uint16Array }> {
+async function runNative(be: CpuBackend, c: Cfg, data: Data): Promise<{ out: Float32Array; k: CacheArray; v: CacheArray }> {
   const plan = buildPlan(be, c);
   const st = prepState(plan, c, data);
   try {
     const r = await plan.run({ q: data.q, k: data.k, v: data.v, pos: data.pos }, { state: st });
-    return { out: r.out as Float32Array, k: st.read('k_cache') as Float32Array | Uint16Array, v: st.read('v_cache') as Float32Array | Uint16Array };
+    return { out: r.out as Float32Array, k: st.read('k_cache') as CacheArray, v: st.read('v_cache') as CacheArray };
   } finally {
     st.dispose();
     plan.dispose();
   }
 }
 
-/** Cache contents as values (f16 halves decoded). */
-function values(a: Float32Array | Uint16Array): Float64Array {
+/** Cache contents as values (f16 halves and q8_0 blocks decoded). */
+function values(a: CacheArray): Float64Array {
+  if (a instanceof Uint8Array) return dequantizeKvQ8_0(a);
   const out = new Float64Array(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a instanceof Uint16Array ? f16ToF32(a[i]!) : a[i]!;
   return out;
@@ -141,6 +155,12 @@ const CASES: Cfg[] = [
   { T: 65, start: 129, d: 128, dv: 64, hq: 12, hkv: 2, nCtx: 257, cache: 'f16', qsd: 1 }, // dv != d
   { T: 300, start: 37, d: 64, dv: 64, hq: 8, hkv: 4, nCtx: 400, cache: 'f32', qsd: 3 },
   { T: 300, start: 5, d: 256, dv: 256, hq: 6, hkv: 1, nCtx: 305, cache: 'f16', qsd: 1 },
+  // q8_0 caches: decode (split-KV), prefill, dv != d, real 27B / 35B-A3B head shapes
+  { T: 1, start: 900, d: 256, dv: 256, hq: 24, hkv: 4, nCtx: 1024, cache: 'q8_0', qsd: 1 },
+  { T: 1, start: 333, d: 256, dv: 256, hq: 16, hkv: 2, nCtx: 400, cache: 'q8_0', qsd: 3 },
+  { T: 15, start: 3, d: 128, dv: 128, hq: 4, hkv: 2, nCtx: 64, cache: 'q8_0', qsd: 1 },
+  { T: 65, start: 129, d: 128, dv: 64, hq: 12, hkv: 2, nCtx: 257, cache: 'q8_0', qsd: 3 },
+  { T: 300, start: 11, d: 64, dv: 64, hq: 8, hkv: 4, nCtx: 400, cache: 'q8_0', qsd: 1 },
 ];
 
 const label = (c: Cfg): string =>
@@ -167,7 +187,7 @@ describe('ATTENTION vs float64 reference', () => {
 });
 
 describe('ATTENTION decode == prefill', () => {
-  for (const cache of ['f32', 'f16'] as const) {
+  for (const cache of ['f32', 'f16', 'q8_0'] as const) {
     it(`decoding 70 tokens one by one equals one batched prefill (${cache} cache, GQA 6, start 3)`, async () => {
       const c: Cfg = { T: 70, start: 3, d: 128, dv: 128, hq: 12, hkv: 2, nCtx: 80, cache, qsd: 2 };
       const data = makeData(c, 77);
@@ -256,9 +276,31 @@ describe('ATTENTION errors', () => {
     const cases: [() => unknown, RegExp][] = [
       [mk(5, 'f16', 'f16', [64, 5, 3]), /multiple of Hkv/],
       [mk(4, 'f16', 'f32', [64, 4, 3]), /input 5 \(v_cache\)/],
-      [mk(4, 'bf16', 'bf16', [64, 4, 3]), /input 4 \(k_cache\)/],
+      [mk(4, 'bf16', 'bf16', [64, 4, 3]), /input 4 \(k_cache\) must be f32, f16 or q8_0/],
       [mk(4, 'f32', 'f32', [64, 4, 2]), /output 0/],
     ];
+    // a q8_0 cache needs rows of whole 32-element blocks (the retype bypasses the builder's dtype list)
+    const q8 = (): unknown => {
+      const g = new GraphBuilder();
+      const ins = [
+        g.input('q', 'f32', [40, 4, 3]),
+        g.input('k', 'f32', [40, 2, 3]),
+        g.input('v', 'f32', [40, 2, 3]),
+        g.input('pos', 'i32', [3]),
+        g.state('kc', 'f16', [40, 2, 16]),
+        g.state('vc', 'f16', [40, 2, 16]),
+      ];
+      g.op(OpKind.ATTENTION, ins, [{ dtype: 'f32', shape: [40, 4, 3] }], { f: [0.125] });
+      return be4.compile(retypeStates(g.build(), { kc: GGMLType.Q8_0, vc: GGMLType.Q8_0 }));
+    };
+    let q8err: unknown = null;
+    try {
+      q8();
+    } catch (e) {
+      q8err = e;
+    }
+    expect(q8err).toBeInstanceOf(QwenHybridError);
+    expect((q8err as Error).message).toMatch(/block size 32|multiples of the 32-element block/);
     for (const [f, re] of cases) {
       let err: unknown = null;
       try {

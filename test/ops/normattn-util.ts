@@ -4,7 +4,8 @@
  */
 import { expect } from 'vitest';
 
-import { GraphBuilder, type OpKind, type TensorDType, type TensorRef } from '../../src/model/graph/index.js';
+import type { GGMLType } from '../../src/gguf/types.js';
+import { GraphBuilder, TensorRole, type GraphDesc, type OpKind, type TensorDType, type TensorRef } from '../../src/model/graph/index.js';
 import { Rng } from '../../src/quant/rng.js';
 import type { CpuBackend, SessionState } from '../../src/runtime/backend.js';
 import type { TensorArray } from '../../src/native/types.js';
@@ -115,4 +116,19 @@ export function expectEqualArrays(a: ArrayLike<number>, b: ArrayLike<number>, la
   for (let i = 0; i < a.length; i++) {
     if (a[i] !== b[i]) expect.fail(`${label}: element ${i} differs: ${a[i]} vs ${b[i]}`);
   }
+}
+
+/**
+ * Retypes named state tensors of a built graph (GraphBuilder states are f32/i32/f16/bf16 only): build with a
+ * placeholder dtype, then give the native description the real ggml type, e.g. Q8_0 KV caches. The byte size follows
+ * from the new type natively; read()/write() of a block-typed state use raw bytes (Uint8Array).
+ */
+export function retypeStates(desc: GraphDesc, types: Readonly<Record<string, GGMLType>>): GraphDesc {
+  const n = desc.native;
+  for (const [name, type] of Object.entries(types)) {
+    const id = n.tensorNames.findIndex((s, j) => s === name && n.tensorRoles[j] === TensorRole.State);
+    if (id < 0) throw new Error(`retypeStates: no state tensor '${name}'`);
+    n.tensorTypes[id] = type;
+  }
+  return desc;
 }

@@ -264,7 +264,8 @@ export function cudaModel(V: number, x: Float32Array, h: Int32Array, c: Float32A
       for (let i = 0; i < V; i++) {
         if ((keys[i]! & mask) >>> 0 !== prefix || !member(i, b, lo)) continue;
         const w = weight(count, tdiv, vals[i]!);
-        if (w) hist[(keys[i]! >>> shift) & 255] += w;
+        const d = (keys[i]! >>> shift) & 255;
+        if (w) hist[d] = hist[d]! + w;
       }
       if (level === 0) tau = tauAbs + tauFrac * hist.reduce((a, v) => a + v, 0);
       let above = 0;

@@ -113,14 +113,13 @@ int64_t keep(const Row& r, double max) {
       const int64_t n = above(r, theta);
       double mass = 0.0;
       for (int64_t j = 0; j < n; ++j) mass += std::exp(v[r.ids[j]] - max) / z;
-      // The Sampler stops at set.length === V; stopping once every finite token is in also ends the loop on
-      // rows with -inf logits whose mass rounds below top_p (where the Sampler would keep lowering theta).
+      // Stops once every finite token is in (their mass can round below top_p), as the Sampler does.
       if (mass >= g.p || theta <= min_logit || n == finite) {
         std::sort(r.ids, r.ids + n, by_rank);
         return top_p_cut(r, n, max, z);
       }
       const double next = std::max(min_logit, theta - 8.0);
-      theta = next < theta ? next : min_logit;  // |theta| so large that -8 is lost: take the last step at once
+      theta = next < theta ? next : min_logit;  // |theta| so large that -8 is lost: the last step at once
     }
   }
   return above(r, min_logit);

@@ -179,19 +179,25 @@ export class Sampler {
     };
     if (o.topP < 1) {
       // The top-p prefix lies inside S = {l ≥ θ} as soon as S's probability mass reaches topP (S is itself a
-      // best-first prefix): lower θ in steps until it does, or until θ reaches the min-p threshold.
+      // best-first prefix): lower θ in steps until it does, or until θ reaches the min-p threshold, or S holds
+      // every finite token (its mass can round below topP). A step lost to rounding (|θ| huge) jumps to the end.
       let z = 0;
-      for (let i = 0; i < V; i++) z += Math.exp(vals[i]! - max);
+      let finite = 0;
+      for (let i = 0; i < V; i++) {
+        z += Math.exp(vals[i]! - max);
+        if (vals[i]! > -Infinity) finite++;
+      }
       let theta = Math.max(minLogit, max - 8);
       for (;;) {
         const set = above(theta);
         let mass = 0;
         for (const i of set) mass += Math.exp(vals[i]! - max) / z;
-        if (mass >= o.topP || theta <= minLogit || set.length === V) {
+        if (mass >= o.topP || theta <= minLogit || set.length === finite) {
           set.sort(byRank);
           return set.slice(0, topPCut(set, vals, max, z, o.topP));
         }
-        theta = Math.max(minLogit, theta - 8);
+        const next = Math.max(minLogit, theta - 8);
+        theta = next < theta ? next : minLogit;
       }
     }
     const set = above(minLogit);

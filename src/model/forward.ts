@@ -6,6 +6,8 @@
  *            blk.N.conv_state f32 {C, K-1}, blk.N.ssm_state f32 {dk, dv, nv} (GDN layers)
  *   output:  logits f32 {V, R}: R = T ('all'), 1 ('last': the last row, taken after the last layer's mixer, so
  *            that layer's FFN runs on one row), none ('none': the last layer stops at its state-updating op)
+ *   sampling ('last' with `sample`): inputs sample_hist i32 {N, 1} and sample_cfg f32 {8, 1} (Sampler.fillSampleRow),
+ *            and the output is token i32 {1} from the SAMPLE op instead of the logits: only the id leaves the device
  *
  * With `debug`, the spec §7 checkpoints (llama.cpp node names, suffixed "-N" for layer N) are graph outputs too.
  */
@@ -27,6 +29,8 @@ export interface ForwardGraphOptions {
   debug?: boolean;
   /** MATMUL / MATMUL_ID activations (p.i[1]): 'f32' exact (default) or 'q8' quantized (op_list.h). */
   activations?: 'f32' | 'q8';
+  /** With logits 'last': end in the SAMPLE op with a penalty window of this many tokens (output 'token'). */
+  sample?: number;
 }
 
 /** Session state tensors (name, dtype, shape) the forward graph declares. */
@@ -46,6 +50,9 @@ export function stateTensorNames(c: Qwen35Config): string[] {
 export function buildForwardGraph(c: Qwen35Config, weight: (name: string) => GraphWeight, headName: string, nVocab: number, o: ForwardGraphOptions): GraphDesc {
   const { T } = o;
   if (!Number.isSafeInteger(T) || T < 1) throw new QwenHybridError('INVALID_ARGUMENT', `forward graph: T must be a positive integer, got ${T}`);
+  if (o.sample !== undefined && (o.logits !== 'last' || !Number.isSafeInteger(o.sample) || o.sample < 1)) {
+    throw new QwenHybridError('INVALID_ARGUMENT', `forward graph: sample needs logits 'last' and a positive window, got ${o.logits} / ${o.sample}`);
+  }
   const g = new GraphBuilder();
   const H = c.nEmbd;
   const eps = c.rmsEps;
@@ -164,7 +171,14 @@ export function buildForwardGraph(c: Qwen35Config, weight: (name: string) => Gra
     // x is {H, T} ('all') or already the last row {H, 1} ('last').
     const last = o.logits === 'last' && x.shape[1] !== 1 ? g.view(x, [H, 1], { byteOffset: (T - 1) * H * 4 }) : x;
     const normed = tap('result_norm', rms(last, W('output_norm.weight')));
-    g.output('logits', matmul(headName, normed, nVocab));
+    const logits = matmul(headName, normed, nVocab);
+    if (o.sample !== undefined) {
+      const hist = g.input('sample_hist', 'i32', [o.sample, 1]);
+      const cfg = g.input('sample_cfg', 'f32', [8, 1]);
+      g.output('token', g.op(OpKind.SAMPLE, [logits, hist, cfg], [{ dtype: 'i32', shape: [1] }])[0] as TensorRef);
+    } else {
+      g.output('logits', logits);
+    }
   }
   return g.build();
 }

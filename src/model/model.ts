@@ -79,14 +79,14 @@ interface ForwardSpec {
   activations: 'f32' | 'q8';
 }
 
-function forwardGraph(spec: ForwardSpec, weights: ReadonlyMap<string, WeightTensor>, T: number, mode: LogitsMode, nCtx: number, debug: boolean): GraphDesc {
+function forwardGraph(spec: ForwardSpec, weights: ReadonlyMap<string, WeightTensor>, T: number, mode: LogitsMode, nCtx: number, debug: boolean, sample?: number): GraphDesc {
   const w = (name: string): WeightTensor => {
     const t = weights.get(name);
     if (!t) throw new QwenHybridError('MISSING_TENSOR', `${spec.path}: tensor '${name}' is not mapped`, { tensor: name });
     return t;
   };
   const head = spec.tied ? 'token_embd.weight' : 'output.weight';
-  return buildForwardGraph(spec.config, w, head, spec.vocabSize, { T, logits: mode, nCtx, kvType: spec.kvCacheType, debug, activations: spec.activations });
+  return buildForwardGraph(spec.config, w, head, spec.vocabSize, { T, logits: mode, nCtx, kvType: spec.kvCacheType, debug, activations: spec.activations, ...(sample !== undefined ? { sample } : {}) });
 }
 
 export class Model {
@@ -111,6 +111,11 @@ export class Model {
   readonly tiedEmbeddings: boolean;
   /** CPU backend threads; 0 on CUDA. */
   readonly threads: number;
+  /**
+   * Generation samples on the device (decode plans end in the SAMPLE op, only the token id crosses PCIe): true on
+   * CUDA when this build has the SAMPLE kernel.
+   */
+  readonly deviceSampling: boolean;
 
   #be: Backend | null;
   #spec: ForwardSpec;
@@ -139,6 +144,7 @@ export class Model {
     this.activations = spec.activations;
     this.tiedEmbeddings = spec.tied;
     this.threads = be.kind === 'cpu' ? (be as CpuBackend).info.threads : 0;
+    this.deviceSampling = be.kind === 'cuda' && !(be as CudaBackend).info().opsWithoutKernel.includes('SAMPLE');
     this.#be = be;
     this.#spec = spec;
     this.#files = init.files;
@@ -163,15 +169,18 @@ export class Model {
     return this.backend === 'cuda' ? (this.#be as CudaBackend).info() : null;
   }
 
-  /** @internal The compiled forward plan for (T, mode, nCtx); compiled once and cached. */
-  plan(T: number, mode: LogitsMode, nCtx: number): Plan {
+  /**
+   * @internal The compiled forward plan for (T, mode, nCtx), ending in SAMPLE with a window of `sample` tokens when
+   * given (mode 'last'); compiled once and cached.
+   */
+  plan(T: number, mode: LogitsMode, nCtx: number, sample?: number): Plan {
     this.assertAlive();
-    const key = `${T}:${mode}:${nCtx}`;
+    const key = `${T}:${mode}:${nCtx}:${sample ?? 0}`;
     let p = this.#plans.get(key);
     if (p) {
       this.#plans.delete(key); // Map order = recency
     } else {
-      p = this.#compile(T, mode, nCtx, false);
+      p = this.#compile(T, mode, nCtx, false, sample);
       // Each plan owns an activation arena (~T × widest layer; device memory on CUDA, plus its captured CUDA
       // graphs); keep the most recent few (a prefill's odd tail length would otherwise pin one arena per length).
       // A run in flight keeps its plan alive natively.
@@ -191,8 +200,8 @@ export class Model {
     return this.#compile(T, 'all', nCtx, true);
   }
 
-  #compile(T: number, mode: LogitsMode, nCtx: number, debug: boolean): Plan {
-    return (this.#be as Backend).compile(forwardGraph(this.#spec, this.#weights, T, mode, nCtx, debug));
+  #compile(T: number, mode: LogitsMode, nCtx: number, debug: boolean, sample?: number): Plan {
+    return (this.#be as Backend).compile(forwardGraph(this.#spec, this.#weights, T, mode, nCtx, debug, sample));
   }
 
   createSession(opts: SessionOptions = {}): Session {

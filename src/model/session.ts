@@ -140,6 +140,32 @@ export class Session {
   }
 
   /**
+   * @internal Decodes `token` and samples its successor on the device in the same run (the SAMPLE op at the end of
+   * the decode plan; only the id comes back). `cfg` f32 {8} and `hist` i32 {N} (N = the penalty window,
+   * runtime/generate.ts DEVICE_SAMPLE_WINDOW) are the
+   * op's inputs, filled by Sampler.fillSampleRow. Returns the raw id (-1: a NaN logit; Sampler.checkDeviceSample).
+   * Advances the session like evaluate([token]); CONTEXT_FULL / ABORTED / TOKEN_ID_OUT_OF_RANGE as evaluate.
+   */
+  decodeSample(token: number, cfg: Float32Array, hist: Int32Array, signal?: AbortSignal): Promise<number> {
+    try {
+      this.#alive();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const c = cfg.slice();
+    const h = hist.slice();
+    return this.#serial(async () => {
+      const state = this.#alive();
+      this.#checkTokens([token]);
+      if (signal?.aborted) throw new QwenHybridError('ABORTED', 'decode aborted before it ran', { done: 0, total: 1 });
+      const plan = this.model.plan(1, 'last', this.contextSize, h.length);
+      const out = await plan.run({ tokens: Int32Array.of(token), pos: Int32Array.of(this.position), sample_hist: h, sample_cfg: c }, { state });
+      this.#history.push(token);
+      return (out.token as Int32Array)[0]!;
+    });
+  }
+
+  /**
    * Evaluates `tokens` in ONE run (advancing the session like evaluate) and returns the named intermediates
    * (spec §7 names: `attn_norm-N`, `linear_attn_qkv_mixed-N`, `conv_output_silu-N`, `q_conv_predelta-N`, `gate-N`,
    * `attn_output-N`, `Qcur_normed-N`, `attn_gated-N`, `ffn_moe_out-N`, `l_out-N`, `result_norm`, …) plus

@@ -13,13 +13,23 @@
  * Chunks are yielded one token late, so that text held back until the end (an unfinished character → U+FFFD,
  * a stop-string prefix that never completed) lands in the last real chunk. `stats` resolves when the
  * iteration ends (and never if it is not iterated).
+ *
+ * Device sampling (model.deviceSampling, i.e. CUDA with the SAMPLE kernel): the first token is sampled on the host
+ * from the prompt's last logits row; after that each decode step runs the plan that ends in the SAMPLE op, fed the
+ * Sampler's cfg row and penalty window (Sampler.fillSampleRow), so only the next token id comes back. The uniform u
+ * is drawn from the same seeded stream at the same point as on the host (one per non-greedy step), so a seed gives
+ * the same tokens on both paths. A step whose penalty window does not fit DEVICE_SAMPLE_WINDOW (penaltyLastN = -1
+ * with a long history) is sampled on the host with the same u.
  */
 import { QwenHybridError, isQwenHybridError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/index.js';
-import { Sampler, type SamplingOptions } from './sampler.js';
+import { SAMPLE_CFG_WIDTH, Sampler, type SamplingOptions } from './sampler.js';
 import { StopMatcher } from './stop.js';
 
 export type { SamplingOptions } from './sampler.js';
+
+/** Penalty-window rows (the SAMPLE op's hist input) of the device-sampling decode plan. */
+export const DEVICE_SAMPLE_WINDOW = 256;
 
 export interface GenerateOptions extends SamplingOptions {
   /** Default: until EOG or the context is full. */
@@ -54,11 +64,15 @@ export interface GenerationSession {
   readonly model: {
     readonly tokenizer: Tokenizer;
     readonly vocabSize: number;
+    /** Decode steps may sample on the device through decodeSample. */
+    readonly deviceSampling?: boolean;
     tokenize(text: string, opts?: { special?: boolean }): number[];
   };
   readonly position: number;
   readonly history: readonly number[];
   evaluate(tokens: readonly number[], opts?: { logits?: 'none' | 'last' | 'all'; signal?: AbortSignal }): Promise<Float32Array[]>;
+  /** Decodes `token` and returns the id the SAMPLE op drew for the next position (Session.decodeSample). */
+  decodeSample?(token: number, cfg: Float32Array, hist: Int32Array, signal?: AbortSignal): Promise<number>;
 }
 
 function checkMaxTokens(n: number | undefined): void {
@@ -105,8 +119,13 @@ export function generate(session: GenerationSession, prompt: string | readonly n
       };
     };
     const isAbort = (e: unknown): boolean => isQwenHybridError(e) && e.code === 'ABORTED';
+    const onDevice = session.model.deviceSampling === true && session.decodeSample !== undefined;
+    const cfg = new Float32Array(SAMPLE_CFG_WIDTH);
+    const hist = new Int32Array(DEVICE_SAMPLE_WINDOW);
     try {
       let logits: Float32Array | undefined;
+      /** The next token when the device already sampled it. */
+      let next: number | undefined;
       if (signal?.aborted) reason = 'aborted';
       else {
         try {
@@ -131,7 +150,8 @@ export function generate(session: GenerationSession, prompt: string | readonly n
           reason = 'aborted';
           break;
         }
-        const t = sampler.sample(logits!, history);
+        const t = next ?? sampler.sample(logits!, history);
+        next = undefined;
         if (tok.isEog(t)) {
           reason = 'eog';
           break;
@@ -154,7 +174,22 @@ export function generate(session: GenerationSession, prompt: string | readonly n
           break;
         }
         try {
-          logits = (await session.evaluate([t], { logits: 'last', signal }))[0];
+          const u = onDevice && sampler.options.temperature > 0 ? sampler.nextUniform() : 0;
+          let fits = onDevice;
+          if (onDevice) {
+            try {
+              sampler.fillSampleRow(cfg, hist, 0, 1, history, u);
+            } catch (e) {
+              if (!isQwenHybridError(e) || e.code !== 'INVALID_ARGUMENT') throw e;
+              fits = false; // the penalty window is longer than DEVICE_SAMPLE_WINDOW: this step samples on the host
+            }
+          }
+          if (fits) {
+            next = sampler.checkDeviceSample(await session.decodeSample!(t, cfg, hist, signal));
+          } else {
+            logits = (await session.evaluate([t], { logits: 'last', signal }))[0];
+            if (onDevice) next = sampler.sampleWith(logits!, history, u);
+          }
         } catch (e) {
           if (isAbort(e)) reason = 'aborted';
           else if (isQwenHybridError(e) && e.code === 'CONTEXT_FULL') reason = 'context-full';

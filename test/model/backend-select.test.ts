@@ -2,7 +2,10 @@
  * Backend selection in loadModel and the CLI (runs everywhere; the CUDA side of the model is test/gpu/model.test.ts):
  * backend 'cuda' without a usable device → NO_CUDA_DEVICE with the addon's reason, before the file is read;
  * 'auto' → the CPU with a backendReason saying why; a bad device index → INVALID_ARGUMENT whatever the backend;
- * CLI --backend / --device parsing (usage errors exit 2, a missing device exits 1).
+ * CLI --backend / --device parsing (usage errors exit 2, a missing device exits 1). And generate's device-sampling
+ * path (decode plans ending in the SAMPLE op, what CUDA generation uses) driven on the CPU backend's SAMPLE op: the
+ * same token streams as host sampling for greedy, seeded and penalised settings, including a penalty window longer
+ * than DEVICE_SAMPLE_WINDOW (those steps fall back to the host with the same draw).
  * On a machine with a usable CUDA device the no-device expectations flip to "CUDA was chosen" (auto) and are
  * checked there instead.
  */
@@ -12,7 +15,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Output } from '../../src/cli/io.js';
 import { runCli } from '../../src/cli/main.js';
 import { QwenHybridError } from '../../src/errors.js';
-import { loadModel } from '../../src/model/index.js';
+import { loadModel, type Session } from '../../src/model/index.js';
+import { DEVICE_SAMPLE_WINDOW, generate, type GenerateOptions, type GenerationSession } from '../../src/runtime/generate.js';
 import { loadNativeAddon } from '../../src/native/addon.js';
 import { getTinyModel } from '../helpers/model-cache.js';
 
@@ -139,6 +143,66 @@ describe('CLI --backend / --device', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/--backend/);
       expect(r.stdout).toMatch(/--device/);
+    }
+  });
+});
+
+describe('device-sampling generation path (on the CPU SAMPLE op)', () => {
+  /** `s` as generate sees it, with device sampling switched on (CUDA models have it; the CPU has the op too). */
+  let deviceSteps = 0;
+  const onDevice = (s: Session): GenerationSession => ({
+    model: { tokenizer: s.model.tokenizer, vocabSize: s.model.vocabSize, deviceSampling: true, tokenize: (t, o) => s.model.tokenize(t, o) },
+    get position() {
+      return s.position;
+    },
+    get history() {
+      return s.history;
+    },
+    evaluate: (t, o) => s.evaluate(t, o),
+    decodeSample: (t, c, h, sig) => {
+      deviceSteps++;
+      return s.decodeSample(t, c, h, sig);
+    },
+  });
+  const tokens = async (s: GenerationSession, prompt: number[], o: GenerateOptions) => {
+    const out: number[] = [];
+    const st = generate(s, prompt, o);
+    for await (const c of st) out.push(c.token);
+    return { out, stats: await st.stats };
+  };
+
+  it('gives the host path\'s tokens for a seed (greedy, sampled, penalties, a window longer than the device one)', async () => {
+    const m = await loadModel(path, { backend: 'cpu', threads: 1, contextSize: 400 });
+    try {
+      expect(m.deviceSampling).toBe(false);
+      const prompt = [10, 300, 42, 77, 5];
+      const cases: GenerateOptions[] = [
+        { temperature: 0, maxTokens: 24 },
+        { temperature: 0.9, seed: 7, maxTokens: 24 },
+        { temperature: 1.1, topK: 0, topP: 0.9, minP: 0, repeatPenalty: 1.3, presencePenalty: 0.3, frequencyPenalty: 0.2, seed: 3, maxTokens: 24 },
+        { temperature: 0.7, repeatPenalty: 1.2, penaltyLastN: -1, seed: 11, maxTokens: DEVICE_SAMPLE_WINDOW + 10 - prompt.length },
+      ];
+      for (const o of cases) {
+        const host = await tokens(m.createSession(), prompt, o);
+        const s = m.createSession();
+        deviceSteps = 0;
+        const dev = await tokens(onDevice(s), prompt, o);
+        // Every decode step samples on the device, except (whole-history window) those whose window outgrew it.
+        const steps = dev.out.length - 1;
+        if (o.penaltyLastN === -1) expect(deviceSteps).toBe(DEVICE_SAMPLE_WINDOW - prompt.length);
+        else expect(deviceSteps).toBe(steps);
+        expect(dev.out, JSON.stringify(o)).toEqual(host.out);
+        expect(dev.stats.stopReason).toBe(host.stats.stopReason);
+        expect(s.history).toEqual([...prompt, ...dev.out.slice(0, -1)]);
+      }
+      // The context running out mid-generation ends the stream the same way.
+      const small = { temperature: 0.8, seed: 5 };
+      const a = await tokens(m.createSession({ contextSize: 12 }), prompt, small);
+      const b = await tokens(onDevice(m.createSession({ contextSize: 12 })), prompt, small);
+      expect(b.out).toEqual(a.out);
+      expect(b.stats.stopReason).toBe('context-full');
+    } finally {
+      m.dispose();
     }
   });
 });

@@ -59,7 +59,8 @@
   X(ROPE_NEOX, 14, 2, 1, "partial NeoX RoPE")                                                                 \
   /* in: q f32 {d, Hq, T}; k f32 {d, Hkv, T}; v f32 {dv, Hkv, T}; pos i32 {T} (positions of the T tokens,     \
      increasing; the cache holds positions [0, pos[0]) already); STATE k_cache {d, Hkv, n_ctx} and             \
-     v_cache {dv, Hkv, n_ctx}, f32 or f16.  out: f32 {dv, Hq, T}.                                             \
+     v_cache {dv, Hkv, n_ctx}, f32, f16 or q8_0 (q8_0: d and dv multiples of 32, each 32 values stored as    \
+     ggml's quantize_row_q8_0 does: d = amax/127, q = round(x/d), f16 scale).  out: f32 {dv, Hq, T}.         \
      Updates the caches at rows pos[t], then causal softmax attention of each query over cache rows             \
      [0, pos[t]]; query head h reads KV head h / (Hq / Hkv) (grouped GQA). scale = p.f[0] (1/sqrt(d)).        \
      pos beyond n_ctx is a validation error at run time (CONTEXT_FULL), never a silent write. */              \

@@ -124,7 +124,8 @@ describe.each(TINY_PRESET_NAMES)('%s on CUDA vs CPU', (preset) => {
     expect(gpu.backendReason).toBe('CUDA backend requested');
     const info = gpu.cudaInfo()!;
     expect(info.weightsResident).toBeGreaterThan(0);
-    expect(info.opsWithoutKernel.filter((n) => n !== 'SAMPLE')).toEqual([]);
+    expect(info.opsWithoutKernel).toEqual([]);
+    expect(gpu.deviceSampling).toBe(true);
   });
 
   it('teacher-forced logits match the CPU (40-token prefill on the GEMM, 8-token prefill on the GEMV)', async () => {

@@ -24,6 +24,7 @@ Ctrl-C stops the current reply. Without -m the built-in demo model is used (RAND
   sampling:           --temp --top-k --top-p --min-p --repeat-penalty --presence-penalty --frequency-penalty
                       --repeat-last-n --seed --stop (as in 'qwen-hybrid run')
   -c, --ctx           context size;  -t, --threads  CPU threads
+  --kv-cache          KV cache type: f16 (default), f32 or q8_0 (about half the memory of f16)
   --backend           auto, cpu or cuda (default auto);  --device  CUDA device index (default 0)
 `;
 

@@ -1,13 +1,15 @@
 import { inspectModel, type ModelReport } from '../model/inspect.js';
 import { formatBytes, formatCount, parseCommandArgs, table, UsageError, type Output } from './io.js';
+import { kvCacheFlag } from './run.js';
 
-export const INSPECT_HELP = `Usage: qwen-hybrid inspect <model.gguf> [--json] [--ctx N[,N...]]
+export const INSPECT_HELP = `Usage: qwen-hybrid inspect <model.gguf> [--json] [--ctx N[,N...]] [--kv-cache f16|f32|q8_0]
 
 Prints the architecture, hyperparameters, tensor count, type histogram, file size, parameter count and the
 memory needed per context length, reading only the GGUF header. Split models: pass any shard.
 
   --json        one JSON object on stdout
   --ctx LIST    context lengths for the memory table (default: 4096, 32768, 131072, the model's maximum)
+  --kv-cache T  KV cache type of the memory table: f16 (default), f32 or q8_0 (34 bytes per 32 values)
 `;
 
 function layerSummary(kinds: readonly string[]): string {
@@ -54,7 +56,7 @@ export function formatReport(r: ModelReport): string {
   ]);
 
   if (r.memory.length > 0) {
-    s += `\nmemory per sequence (weights ${formatBytes(r.weightBytes)}, f16 KV cache, f32 recurrent state; activations excluded)\n`;
+    s += `\nmemory per sequence (weights ${formatBytes(r.weightBytes)}, ${r.kvCacheType} KV cache, f32 recurrent state; activations excluded)\n`;
     s += table([
       ['context', 'KV cache', 'recurrent state', 'total'],
       ...r.memory.map((m) => [String(m.contextLength), formatBytes(m.kvCacheBytes), formatBytes(m.recurrentStateBytes), formatBytes(m.totalBytes)]),
@@ -74,6 +76,7 @@ export async function inspectCommand(argv: string[], io: Output): Promise<number
   const { values, positionals } = parseCommandArgs('inspect', argv, {
     json: { type: 'boolean', default: false },
     ctx: { type: 'string' },
+    'kv-cache': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
     model: { type: 'string', short: 'm' },
   }, true);
@@ -84,7 +87,8 @@ export async function inspectCommand(argv: string[], io: Output): Promise<number
   const paths = values.model !== undefined ? [values.model, ...positionals] : positionals;
   if (paths.length !== 1) throw new UsageError(`inspect: expected exactly one model path, got ${paths.length} (see 'qwen-hybrid inspect --help')`);
   const contexts = parseContexts(values.ctx);
-  const report = await inspectModel(paths[0]!, contexts ? { contextLengths: contexts } : {});
+  const kvCacheType = kvCacheFlag('inspect', values['kv-cache']);
+  const report = await inspectModel(paths[0]!, { ...(contexts ? { contextLengths: contexts } : {}), ...(kvCacheType ? { kvCacheType } : {}) });
   io.out(values.json ? JSON.stringify(report) + '\n' : formatReport(report));
   return 0;
 }

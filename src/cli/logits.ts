@@ -17,7 +17,8 @@ log-probabilities (log-softmax over the full vocabulary, float64), best first.
   --top           K (default 20)
   --backend       auto, cpu or cuda (default auto)
   --device        CUDA device index (default 0)
-  --kv-f32        F32 KV cache instead of F16 (as the llama.cpp oracle runs)
+  --kv-cache      KV cache type: f16 (default), f32 or q8_0
+  --kv-f32        F32 KV cache instead of F16 (as the llama.cpp oracle runs; same as --kv-cache f32)
   -c, --ctx       context size (default: the number of tokens, at least the model default)
   --json          print exactly {"positions":[{"top":[[id,logprob],…]},…]} on stdout
 `;
@@ -66,6 +67,7 @@ export async function logitsCommand(argv: string[], io: Output): Promise<number>
   const k = numberFlag('logits', 'top', values.top, true) ?? 20;
   if (k < 1) throw new UsageError(`logits: --top must be ≥ 1, got ${k}`);
   let ids = values.tokens !== undefined ? tokenList('logits', values.tokens) : undefined;
+  if (values['kv-f32'] && values['kv-cache'] !== undefined && values['kv-cache'] !== 'f32') throw new UsageError(`logits: --kv-f32 contradicts --kv-cache ${values['kv-cache']}`);
   const model = await openModel('logits', values, io, { allowDemo: false, quiet: values.json, kvCacheType: values['kv-f32'] ? 'f32' : undefined });
   try {
     ids ??= model.tokenize(values.prompt!, { special: values.special });

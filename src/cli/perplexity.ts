@@ -15,6 +15,7 @@ evaluated from an empty state; every token except a chunk's first is scored.
   -f, --file    text file
   --chunk       tokens per chunk (default 512)
   --max-chunks  stop after this many chunks
+  --kv-cache    KV cache type: f16 (default), f32 or q8_0
   --backend     auto, cpu or cuda (default auto);  --device  CUDA device index (default 0)
   --json        print exactly {"perplexity":…,"nll":…,"tokens":…,"chunks":…,"tokensPerSecond":…} on stdout
 `;

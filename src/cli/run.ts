@@ -3,6 +3,7 @@
  * object. Also the model-loading helpers shared by run, chat, logits and perplexity.
  */
 import { ensureDemoModel } from '../model/demo.js';
+import type { KvCacheType } from '../model/forward.js';
 import { loadModel, type LoadProgress, type Model } from '../model/index.js';
 import { generate, type GenerateOptions, type GenerateStats } from '../runtime/generate.js';
 import type { SamplingOptions } from '../runtime/sampler.js';
@@ -31,6 +32,7 @@ demo model is used (RANDOM weights: its output is meaningless).
   -c, --ctx              context size in tokens (default min(model context, 4096))
   -t, --threads          CPU threads (default: all)
   --batch-size           prefill micro-batch (default 256)
+  --kv-cache             KV cache type: f16 (default), f32 or q8_0 (about half the memory of f16)
   --backend              auto, cpu or cuda (default auto: CUDA when a device can hold the model)
   --device               CUDA device index (default 0)
   --json                 print exactly {"tokens":[…],"text":"…","timings":{…}} on stdout and nothing else
@@ -43,6 +45,7 @@ export const MODEL_OPTIONS = {
   ctx: { type: 'string', short: 'c' },
   threads: { type: 'string', short: 't' },
   'batch-size': { type: 'string' },
+  'kv-cache': { type: 'string' },
   backend: { type: 'string' },
   device: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -98,6 +101,13 @@ export function samplingFromFlags(command: string, v: Partial<Record<keyof typeo
   return o;
 }
 
+/** The --kv-cache flag: f16, f32 or q8_0 (undefined when absent); anything else is a usage error. */
+export function kvCacheFlag(command: string, v: string | undefined): KvCacheType | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'f16' && v !== 'f32' && v !== 'q8_0') throw new UsageError(`${command}: --kv-cache must be f16, f32 or q8_0, got '${v}'`);
+  return v;
+}
+
 /** stderr is a terminal (only knowable for the real process). */
 export function stderrIsTTY(io: Output): boolean {
   return io === processOutput && Boolean(process.stderr.isTTY);
@@ -108,9 +118,9 @@ export function stderrIsTTY(io: Output): boolean {
  */
 export async function openModel(
   command: string,
-  v: { model?: string | undefined; ctx?: string | undefined; threads?: string | undefined; 'batch-size'?: string | undefined; backend?: string | undefined; device?: string | undefined },
+  v: { model?: string | undefined; ctx?: string | undefined; threads?: string | undefined; 'batch-size'?: string | undefined; 'kv-cache'?: string | undefined; backend?: string | undefined; device?: string | undefined },
   io: Output,
-  opts: { allowDemo: boolean; kvCacheType?: 'f16' | 'f32'; quiet?: boolean },
+  opts: { allowDemo: boolean; kvCacheType?: KvCacheType; quiet?: boolean },
 ): Promise<Model> {
   let path = v.model;
   if (path === undefined) {
@@ -124,6 +134,7 @@ export async function openModel(
     throw new UsageError(`${command}: --backend must be auto, cpu or cuda, got '${backend}'`);
   }
   const device = numberFlag(command, 'device', v.device, true);
+  const kvCacheType = opts.kvCacheType ?? kvCacheFlag(command, v['kv-cache']);
   if (device !== undefined && device < 0) throw new UsageError(`${command}: --device must be ≥ 0, got ${device}`);
   if (device !== undefined && backend === 'cpu') throw new UsageError(`${command}: --device selects a CUDA device; it cannot be combined with --backend cpu`);
   const tty = stderrIsTTY(io) && !opts.quiet;
@@ -141,7 +152,7 @@ export async function openModel(
     ...(v.ctx !== undefined ? { contextSize: numberFlag(command, 'ctx', v.ctx, true)! } : {}),
     ...(v.threads !== undefined ? { threads: numberFlag(command, 'threads', v.threads, true)! } : {}),
     ...(v['batch-size'] !== undefined ? { batchSize: numberFlag(command, 'batch-size', v['batch-size'], true)! } : {}),
-    ...(opts.kvCacheType ? { kvCacheType: opts.kvCacheType } : {}),
+    ...(kvCacheType ? { kvCacheType } : {}),
     ...(onProgress ? { onProgress } : {}),
   });
   if (tty) io.err(`\r\x1b[2Kloaded ${path} (${model.backend}: ${model.backendReason})\n`);

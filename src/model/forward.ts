@@ -2,7 +2,7 @@
  * The qwen35 / qwen35moe forward pass (spec §3) as one graph of our ops, for T tokens of one session.
  *
  *   inputs:  tokens i32 {T}, pos i32 {T} (absolute positions, increasing; the caches hold [0, pos[0]))
- *   states:  blk.N.k_cache {dk, Hkv, nCtx}, blk.N.v_cache {dv, Hkv, nCtx}   (attention layers; f16 or f32)
+ *   states:  blk.N.k_cache {dk, Hkv, nCtx}, blk.N.v_cache {dv, Hkv, nCtx}   (attention layers; f16, f32 or q8_0)
  *            blk.N.conv_state f32 {C, K-1}, blk.N.ssm_state f32 {dk, dv, nv} (GDN layers)
  *   output:  logits f32 {V, R}: R = T ('all'), 1 ('last': the last row, taken after the last layer's mixer, so
  *            that layer's FFN runs on one row), none ('none': the last layer stops at its state-updating op)
@@ -18,13 +18,37 @@ import type { Qwen35Config } from './config.js';
 
 export type LogitsMode = 'none' | 'last' | 'all';
 
+/** KV cache element type: 'q8_0' stores each 32 values as an f16 scale + 32 int8 (as llama.cpp --cache-type-k/v q8_0). */
+export type KvCacheType = 'f16' | 'f32' | 'q8_0';
+
+/** Bytes per cached element: q8_0 is 34 bytes per 32 values. */
+export const KV_BYTES_PER_ELEMENT: Readonly<Record<KvCacheType, number>> = { f32: 4, f16: 2, q8_0: 34 / 32 };
+
+/**
+ * `type` if it is a KvCacheType this model can use, else INVALID_ARGUMENT: q8_0 rows are whole 32-value blocks, so
+ * both head dims (the k_cache and v_cache ne0) must be multiples of 32.
+ */
+export function checkKvCacheType(c: Qwen35Config, type: unknown): KvCacheType {
+  if (type !== 'f16' && type !== 'f32' && type !== 'q8_0') {
+    throw new QwenHybridError('INVALID_ARGUMENT', `kvCacheType must be 'f16', 'f32' or 'q8_0', got ${JSON.stringify(type)}`, { parameter: 'kvCacheType' });
+  }
+  if (type === 'q8_0' && (c.headDimK % 32 !== 0 || c.headDimV % 32 !== 0)) {
+    throw new QwenHybridError(
+      'INVALID_ARGUMENT',
+      `kvCacheType 'q8_0' needs head dims that are multiples of 32 (whole q8_0 blocks per cache row); this model has key_length ${c.headDimK}, value_length ${c.headDimV}`,
+      { parameter: 'kvCacheType', headDimK: c.headDimK, headDimV: c.headDimV },
+    );
+  }
+  return type;
+}
+
 export interface ForwardGraphOptions {
   /** Tokens per run (micro-batch). */
   T: number;
   logits: LogitsMode;
   /** KV cache rows. */
   nCtx: number;
-  kvType: 'f16' | 'f32';
+  kvType: KvCacheType;
   /** Also output the named intermediates. */
   debug?: boolean;
   /** MATMUL / MATMUL_ID activations (p.i[1]): 'f32' exact (default) or 'q8' quantized (op_list.h). */

@@ -2,10 +2,11 @@
  * `inspectModel`: what a GGUF holds and what running it costs, from the header only (no weight bytes read).
  * Works on any GGUF; the hyperparameters and memory figures need a qwen35 / qwen35moe file.
  */
-import { isQwenHybridError } from '../errors.js';
+import { isQwenHybridError, QwenHybridError } from '../errors.js';
 import { readGGUFModel } from '../gguf/split.js';
 import { GGUFValueType, ggmlTypeName, type GGUFMetadataValue } from '../gguf/types.js';
 import { configFromMetadata, architectureOf, isMtpTensor, sequenceStateBytes, trunkWeightBytes, type Qwen35Config } from './config.js';
+import { KV_BYTES_PER_ELEMENT, type KvCacheType } from './forward.js';
 
 /** llama.cpp `LLAMA_FTYPE_*` names for `general.file_type`. */
 const FILE_TYPES: Readonly<Record<number, string>> = {
@@ -25,7 +26,7 @@ export interface TypeUsage {
 
 export interface ContextMemory {
   readonly contextLength: number;
-  /** f16 KV cache of the full-attention layers. */
+  /** KV cache of the full-attention layers, in the report's kvCacheType (q8_0: 34 bytes per 32 values). */
   readonly kvCacheBytes: number;
   /** f32 recurrent + conv state of the Gated DeltaNet layers (independent of the context length). */
   readonly recurrentStateBytes: number;
@@ -53,6 +54,8 @@ export interface ModelReport {
   readonly tokenizer: { readonly model: string | undefined; readonly pre: string | undefined; readonly tokens: number } | undefined;
   readonly hasChatTemplate: boolean;
   readonly weightBytes: number;
+  /** KV cache type `memory` is computed for (inspectModel's kvCacheType option, default 'f16'). */
+  readonly kvCacheType: KvCacheType;
   readonly memory: readonly ContextMemory[];
 }
 
@@ -63,7 +66,9 @@ function str(md: ReadonlyMap<string, GGUFMetadataValue>, key: string): string | 
   return v?.type === GGUFValueType.STRING ? (v.value as string) : undefined;
 }
 
-export async function inspectModel(path: string, opts: { contextLengths?: readonly number[] } = {}): Promise<ModelReport> {
+export async function inspectModel(path: string, opts: { contextLengths?: readonly number[]; kvCacheType?: KvCacheType } = {}): Promise<ModelReport> {
+  const kvCacheType = opts.kvCacheType ?? 'f16';
+  if (!Object.hasOwn(KV_BYTES_PER_ELEMENT, kvCacheType)) throw new QwenHybridError('INVALID_ARGUMENT', `kvCacheType must be 'f16', 'f32' or 'q8_0', got ${JSON.stringify(kvCacheType)}`, { parameter: 'kvCacheType' });
   const model = await readGGUFModel(path);
   const first = model.shards[0]!;
   const md = model.metadata;
@@ -113,7 +118,7 @@ export async function inspectModel(path: string, opts: { contextLengths?: readon
     const cfg = config;
     const contexts = opts.contextLengths ?? [...DEFAULT_CONTEXTS.filter((n) => n < cfg.contextLength), cfg.contextLength];
     for (const n of contexts) {
-      const s = sequenceStateBytes(cfg, n);
+      const s = sequenceStateBytes(cfg, n, KV_BYTES_PER_ELEMENT[kvCacheType]);
       memory.push({
         contextLength: n,
         kvCacheBytes: s.kvCache,
@@ -141,6 +146,7 @@ export async function inspectModel(path: string, opts: { contextLengths?: readon
     tokenizer,
     hasChatTemplate: md.has('tokenizer.chat_template'),
     weightBytes,
+    kvCacheType,
     memory,
   };
 }

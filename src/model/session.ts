@@ -5,7 +5,8 @@
  *
  * Snapshot file format (little endian): "QHSNAP01" | u32 header bytes | JSON header | tensor bytes in header order.
  * The header carries the model shape it belongs to, the context size, position, history and per-tensor
- * {name, kind, length}; loadSnapshot refuses a snapshot of another shape (INVALID_ARGUMENT).
+ * {name, kind, length} (kind f32 | u16: raw f16 halves | i32 | u8: raw q8_0 blocks of a q8_0 KV cache); the model
+ * identity includes the KV cache type, so loadSnapshot refuses a snapshot of another shape or KV type (INVALID_ARGUMENT).
  */
 import { open, readFile } from 'node:fs/promises';
 import { QwenHybridError } from '../errors.js';
@@ -38,8 +39,9 @@ export interface SessionSnapshot {
 
 const MAGIC = 'QHSNAP01';
 
-type TensorKind = 'f32' | 'u16' | 'i32';
-const kindOf = (a: TensorArray): TensorKind => (a instanceof Float32Array ? 'f32' : a instanceof Uint16Array ? 'u16' : 'i32');
+type TensorKind = 'f32' | 'u16' | 'i32' | 'u8';
+const kindOf = (a: TensorArray): TensorKind => (a instanceof Float32Array ? 'f32' : a instanceof Uint16Array ? 'u16' : a instanceof Int32Array ? 'i32' : 'u8');
+const KIND_BYTES: Readonly<Record<TensorKind, number>> = { f32: 4, u16: 2, i32: 4, u8: 1 };
 
 export class Session {
   readonly model: Model;
@@ -283,12 +285,12 @@ export class Session {
     let at = 12 + hlen;
     const tensors = new Map<string, TensorArray>();
     for (const e of h.tensors) {
-      const bpe = e.kind === 'u16' ? 2 : 4;
-      const bytes = e.length * bpe;
+      if (!Object.hasOwn(KIND_BYTES, e.kind)) bad(`tensor '${e.name}' has unknown kind ${JSON.stringify(e.kind)}`);
+      const bytes = e.length * KIND_BYTES[e.kind];
       if (at + bytes > buf.length) bad(`tensor '${e.name}' is truncated (byte offset ${at})`);
       const copy = new Uint8Array(bytes);
       copy.set(buf.subarray(at, at + bytes));
-      tensors.set(e.name, e.kind === 'f32' ? new Float32Array(copy.buffer) : e.kind === 'u16' ? new Uint16Array(copy.buffer) : new Int32Array(copy.buffer));
+      tensors.set(e.name, e.kind === 'f32' ? new Float32Array(copy.buffer) : e.kind === 'u16' ? new Uint16Array(copy.buffer) : e.kind === 'i32' ? new Int32Array(copy.buffer) : copy);
       at += bytes;
     }
     await this.restore({ contextSize: h.contextSize, position: h.position, history: h.history, tensors });

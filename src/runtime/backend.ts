@@ -13,7 +13,7 @@
 import { ERROR_CODES, QwenHybridError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { GGMLType, ggmlTensorBytes, ggmlTypeName, ggmlTypeTraits } from '../gguf/types.js';
-import type { GraphDesc, GraphWeight, TensorDType } from '../model/graph/builder.js';
+import { DTYPE_TO_GGML, type GraphDesc, type GraphWeight, type StateDType } from '../model/graph/builder.js';
 import { loadNativeAddon } from '../native/addon.js';
 import type { BackendHandle, NativeAddon, NativePlanInfo, PlanHandle, StateHandle, TensorArray, WeightFileHandle, WeightHandle } from '../native/types.js';
 
@@ -159,7 +159,7 @@ export class SessionState {
     return this.#handle;
   }
 
-  /** A copy of state tensor `name` (f32: Float32Array, f16/bf16: Uint16Array raw halves, i32: Int32Array). */
+  /** A copy of state tensor `name` (f32: Float32Array, f16/bf16: Uint16Array raw halves, i32: Int32Array, q8_0: Uint8Array raw blocks). */
   read(name: string): TensorArray {
     const h = this.nativeHandle();
     return call(() => this.#addon.stateRead(h, name));
@@ -339,8 +339,8 @@ export function createCpuBackend(opts: CpuBackendOptions = {}): CpuBackend {
 }
 
 /** Bytes of a tensor of `dtype` / `type` and `shape` (ne0 first). */
-export function tensorBytes(type: GGMLType | TensorDType, shape: readonly number[]): number {
-  const t = typeof type === 'string' ? ({ f32: GGMLType.F32, i32: GGMLType.I32, f16: GGMLType.F16, bf16: GGMLType.BF16 } as const)[type] : type;
+export function tensorBytes(type: GGMLType | StateDType, shape: readonly number[]): number {
+  const t = typeof type === 'string' ? DTYPE_TO_GGML[type] : type;
   if (!ggmlTypeTraits(t)) throw new QwenHybridError('INVALID_ARGUMENT', `unknown tensor type ${ggmlTypeName(t)}`);
   return ggmlTensorBytes(t, shape);
 }

@@ -119,9 +119,10 @@ export function expectEqualArrays(a: ArrayLike<number>, b: ArrayLike<number>, la
 }
 
 /**
- * Retypes named state tensors of a built graph (GraphBuilder states are f32/i32/f16/bf16 only): build with a
- * placeholder dtype, then give the native description the real ggml type, e.g. Q8_0 KV caches. The byte size follows
- * from the new type natively; read()/write() of a block-typed state use raw bytes (Uint8Array).
+ * Retypes named state tensors of a built graph, bypassing GraphBuilder's dtype checks: build with a placeholder
+ * dtype, then give the native description another ggml type. For tests of the native validators only (e.g. a Q8_0
+ * cache whose rows are not whole blocks, which GraphBuilder.state refuses); a valid q8_0 state is declared directly
+ * with g.state(name, 'q8_0', shape). The byte size follows from the new type natively.
  */
 export function retypeStates(desc: GraphDesc, types: Readonly<Record<string, GGMLType>>): GraphDesc {
   const n = desc.native;

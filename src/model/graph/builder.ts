@@ -12,10 +12,17 @@ import { GGMLType, ggmlTensorBytes, ggmlTypeTraits } from '../../gguf/types.js';
 import type { NativeGraphDesc, WeightHandle } from '../../native/types.js';
 import { MAX_OP_INPUTS, MAX_OP_PARAMS, OpKind, opMeta } from './ops.js';
 
-/** Element types of inputs, state and activations. */
+/** Element types of inputs, outputs, activations and state. */
 export type TensorDType = 'f32' | 'i32' | 'f16' | 'bf16';
 
-export const DTYPE_TO_GGML: Readonly<Record<TensorDType, GGMLType>> = { f32: GGMLType.F32, i32: GGMLType.I32, f16: GGMLType.F16, bf16: GGMLType.BF16 };
+/**
+ * Types a state tensor may have: the element types, plus the block type 'q8_0' (ggml Q8_0: 32 values as an f16
+ * scale + 32 int8, 34 bytes; ne0 must be a multiple of 32) for quantized KV caches. Only state (and views of it)
+ * may be block-typed: inputs and outputs cross N-API as element arrays.
+ */
+export type StateDType = TensorDType | 'q8_0';
+
+export const DTYPE_TO_GGML: Readonly<Record<StateDType, GGMLType>> = { f32: GGMLType.F32, i32: GGMLType.I32, f16: GGMLType.F16, bf16: GGMLType.BF16, q8_0: GGMLType.Q8_0 };
 
 /** native/core/plan.h TensorRole. */
 export enum TensorRole {
@@ -85,7 +92,7 @@ export interface GraphDesc {
   readonly native: NativeGraphDesc;
   readonly weights: readonly GraphWeight[];
   readonly inputs: readonly { name: string; dtype: TensorDType; shape: readonly number[] }[];
-  readonly states: readonly { name: string; dtype: TensorDType; shape: readonly number[] }[];
+  readonly states: readonly { name: string; dtype: StateDType; shape: readonly number[] }[];
   readonly outputs: readonly { name: string; type: GGMLType; shape: readonly number[] }[];
 }
 
@@ -102,8 +109,17 @@ function checkShape(shape: readonly number[], what: string): number[] {
 }
 
 function checkDType(dtype: string, what: string): GGMLType {
-  const t = DTYPE_TO_GGML[dtype as TensorDType];
+  const t = dtype === 'q8_0' ? undefined : DTYPE_TO_GGML[dtype as TensorDType];
   if (t === undefined) throw bad(`${what}: dtype must be 'f32', 'i32', 'f16' or 'bf16', got ${JSON.stringify(dtype)}`);
+  return t;
+}
+
+/** checkDType plus the block types (state and views); a block type needs ne0 to be a whole number of blocks. */
+function checkStateDType(dtype: string, shape: readonly number[], what: string): GGMLType {
+  const t = DTYPE_TO_GGML[dtype as StateDType];
+  if (t === undefined) throw bad(`${what}: dtype must be 'f32', 'i32', 'f16', 'bf16' or 'q8_0', got ${JSON.stringify(dtype)}`);
+  const block = (ggmlTypeTraits(t) as { blockSize: number }).blockSize;
+  if ((shape[0] as number) % block !== 0) throw bad(`${what}: ne0 ${shape[0]} is not a multiple of the ${dtype} block size ${block}`, { shape: [...shape] });
   return t;
 }
 
@@ -144,9 +160,9 @@ export class GraphBuilder {
   }
 
   /** A session state tensor (KV cache, conv state, GDN state): lives in plan.createState() buffers, updated in place by ops. */
-  state(name: string, dtype: TensorDType, shape: readonly number[]): TensorRef {
-    const type = checkDType(dtype, `state '${name}'`);
+  state(name: string, dtype: StateDType, shape: readonly number[]): TensorRef {
     const s = checkShape(shape, `state '${name}'`);
+    const type = checkStateDType(dtype, s, `state '${name}'`);
     this.#uniqueName('state', name);
     return this.#add(TensorRole.State, type, s, name);
   }
@@ -165,11 +181,11 @@ export class GraphBuilder {
    * A contiguous reinterpretation of `t`'s bytes (reshape, or a slice at a byte offset): no copy. E.g. a per-head
    * view {head_dim, n_head, T} of {n_embd, T}. Bytes [byteOffset, byteOffset + size) must lie inside `t`.
    */
-  view(t: TensorRef, shape: readonly number[], opts: { dtype?: TensorDType; byteOffset?: number } = {}): TensorRef {
+  view(t: TensorRef, shape: readonly number[], opts: { dtype?: StateDType; byteOffset?: number } = {}): TensorRef {
     const rec = this.#own(t, 'view()');
     const base = rec.viewOf >= 0 ? (this.#tensors[rec.viewOf] as TensorRecord) : rec;
-    const type = opts.dtype !== undefined ? checkDType(opts.dtype, 'view()') : t.type;
     const s = checkShape(shape, 'view()');
+    const type = opts.dtype !== undefined ? checkStateDType(opts.dtype, s, 'view()') : t.type;
     const off = (opts.byteOffset ?? 0) + rec.viewOffset;
     if (!Number.isSafeInteger(off) || off < 0) throw bad(`view(): byteOffset must be a non-negative integer`);
     const traits = ggmlTypeTraits(type);
@@ -237,8 +253,8 @@ export class GraphBuilder {
     };
     const weights: GraphWeight[] = [];
     const inputs: { name: string; dtype: TensorDType; shape: readonly number[] }[] = [];
-    const states: { name: string; dtype: TensorDType; shape: readonly number[] }[] = [];
-    const dtypeOf = (t: GGMLType) => (Object.keys(DTYPE_TO_GGML) as TensorDType[]).find((k) => DTYPE_TO_GGML[k] === t) as TensorDType;
+    const states: { name: string; dtype: StateDType; shape: readonly number[] }[] = [];
+    const dtypeOf = (t: GGMLType) => (Object.keys(DTYPE_TO_GGML) as StateDType[]).find((k) => DTYPE_TO_GGML[k] === t) as StateDType;
     this.#tensors.forEach((rec, j) => {
       const r = rec.ref;
       native.tensorRoles[j] = r.role;
@@ -253,7 +269,7 @@ export class GraphBuilder {
       } else {
         native.tensorWeights.push(null);
       }
-      if (r.role === TensorRole.Input) inputs.push({ name: r.name, dtype: dtypeOf(r.type), shape: r.shape });
+      if (r.role === TensorRole.Input) inputs.push({ name: r.name, dtype: dtypeOf(r.type) as TensorDType, shape: r.shape });
       if (r.role === TensorRole.State) states.push({ name: r.name, dtype: dtypeOf(r.type), shape: r.shape });
     });
     let at = 0;

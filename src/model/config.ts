@@ -181,7 +181,7 @@ export function configFromMetadata(md: Metadata, file = '<gguf>'): Qwen35Config 
   };
 }
 
-/** Bytes of per-sequence state (spec §1.5). KV cache in `kvBytesPerElement` (2 = f16, 4 = f32). */
+/** Bytes of per-sequence state (spec §1.5). KV cache in `kvBytesPerElement` (2 = f16, 4 = f32, 34/32 = q8_0). */
 export function sequenceStateBytes(c: Qwen35Config, contextLength: number, kvBytesPerElement = 2): {
   kvCache: number; gdnState: number; convState: number; total: number;
 } {

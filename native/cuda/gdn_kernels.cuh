@@ -129,8 +129,8 @@ __global__ void __launch_bounds__(kSerialWarps * 32) gdn_serial_kernel(const Arg
 // grid (n_chunks, nv), block kChunkThreads. Gram products K K^T and Q K^T over key tiles of kKeyTile staged in
 // shared memory; thread (tr, tc) = (tid / 16, tid % 16) owns rows t = tr + 16 a and columns s = tc + 16 b
 // (a, b < 4: 64 x 64; strided so a warp's 16 column rows fall in 16 distinct banks). Then the decay and masks,
-// then Ti = (I + A)^-1 by forward substitution row by row (row t: Ti_tc = -sum_{c<=s<t} A_ts Ti_sc, one thread
-// per column c), in shared memory overlaid on the key tiles.
+// then Ti = (I + A)^-1 by forward substitution (Ti_tc = -sum_{c<=s<t} A_ts Ti_sc for c < t: one thread per
+// column c, rows in order), in shared memory overlaid on the key tiles.
 constexpr int kTileLd = kKeyTile + 1;  // padded row stride of the key tiles
 constexpr int kSqLd = kMaxChunk + 1;   // padded row stride of A and Ti
 static_assert(kChunkThreads == 256 && kMaxChunk == 64, "prep thread layout: 16 x 16 threads x 4 x 4 entries");
@@ -209,9 +209,9 @@ __global__ void __launch_bounds__(kChunkThreads) gdn_chunk_prep_kernel(const Arg
       As[t * kSqLd + s] = low && s < t ? bs[t] * D * kk[y0][y1] : 0.0f;
     }
   __syncthreads();  // As complete; the key tiles are dead from here (Ti overlays them)
-  for (int t = 0; t < C; ++t) {  // rows >= n: A is zero there, Ti row = e_t
-    if (tid < C) {
-      const int c = tid;
+  if (tid < C) {  // column c of Ti reads only column c of Ti: no synchronisation between rows
+    const int c = tid;
+    for (int t = 0; t < C; ++t) {  // rows >= n: A is zero there, Ti row = e_t
       float v = c == t ? 1.0f : 0.0f;
       if (c < t) {
         float acc = 0.0f;
@@ -220,8 +220,8 @@ __global__ void __launch_bounds__(kChunkThreads) gdn_chunk_prep_kernel(const Arg
       }
       Ti[t * kSqLd + c] = v;
     }
-    __syncthreads();
   }
+  __syncthreads();
   for (int e = tid; e < C * C; e += kChunkThreads) Tg[e] = Ti[(e / C) * kSqLd + e % C];
   if (tid < C) Gg[tid] = gs[tid];
 }

@@ -5,7 +5,11 @@
  * activations the same way. For every tiny preset, over an 80-token teacher-forced prompt fed one token per call
  * (the q8 path serves runs of ≤ 8 tokens, i.e. decode; longer prefill runs stay exact):
  *  - llama.cpp's own noise = max |Δlogit| between its batched and its one-token-at-a-time evaluation;
- *  - our q8 argmax equals llama.cpp's (batched) wherever llama.cpp's top-1 margin exceeds that noise;
+ *  - our q8 argmax equals llama.cpp's (batched) wherever llama.cpp's top-1 margin exceeds that noise, except at
+ *    positions where our OWN argmax changes between the scalar, AVX2 and AVX-512 kernels (the same integer dots with
+ *    the f32 sums in other orders): there a q8 rounding tie or an MoE router near-tie flips on reordering alone —
+ *    measured up to |Δlogit| ≈ 1 between our scalar and AVX2 runs on moe-r2, above llama.cpp's own batched-vs-
+ *    one-token noise. At most PROMPT_LEN / 10 positions may be excused this way (a wrong SIMD kernel would flip many);
  *  - |Δlogit| statistics (max, mean) of ours-q8 vs llama.cpp, next to ours-exact vs llama.cpp, are reported, and
  *    ours-q8 must be at least as close to llama.cpp as ours-exact in mean (it quantizes the activations as it does:
  *    Q8_K / Q8_0 with an f16 scale, and f16 / bf16 rounding for F16 / BF16 weights), and within 3× llama.cpp's own
@@ -133,6 +137,20 @@ describe.each(TINY_PRESET_NAMES)('q8 activations vs llama.cpp (same quantized fi
       expect(m.activations).toBe('q8');
       mineQ8 = await ours(m, tokens, true);
     }
+    // The same model with the kernels capped at each lower ISA (QWEN_HYBRID_CPU_ISA_MAX is read when a CPU backend is
+    // created; this file runs in its own fork): same integer dots, f32 sums in other orders.
+    const otherIsas: Float32Array[][] = [];
+    for (const cap of ['scalar', 'avx2'] as const) {
+      const prev = process.env.QWEN_HYBRID_CPU_ISA_MAX;
+      process.env.QWEN_HYBRID_CPU_ISA_MAX = cap;
+      try {
+        await using m = await loadModel(path, { backend: 'cpu', threads: 2, kvCacheType: 'f32', activations: 'q8' });
+        otherIsas.push(await ours(m, tokens, true));
+      } finally {
+        if (prev === undefined) delete process.env.QWEN_HYBRID_CPU_ISA_MAX;
+        else process.env.QWEN_HYBRID_CPU_ISA_MAX = prev;
+      }
+    }
     {
       await using m = await loadModel(path, { backend: 'cpu', threads: 2, kvCacheType: 'f32' });
       mineF32 = await ours(m, tokens, false);
@@ -143,11 +161,15 @@ describe.each(TINY_PRESET_NAMES)('q8 activations vs llama.cpp (same quantized fi
     expect(noise.max).toBeGreaterThan(0);
     const q8B = diff(mineQ8, batched), q8S = diff(mineQ8, serial), f32B = diff(mineF32, batched), q8F32 = diff(mineQ8, mineF32);
 
-    let checked = 0, agree = 0;
+    let checked = 0, agree = 0, excused = 0;
     for (let i = 0; i < tokens.length; i++) {
       const a = argmax(mineQ8[i]!);
       if (a === argmax(batched[i]!)) agree++;
       if (margin(batched[i]!) <= noise.max) continue;
+      if (otherIsas.some((rows) => argmax(rows[i]!) !== a)) {
+        excused++;
+        continue;
+      }
       checked++;
       expect(a, `argmax at position ${i} (llama.cpp margin ${margin(batched[i]!).toFixed(4)}, noise ${noise.max.toFixed(4)})`).toBe(argmax(batched[i]!));
     }
@@ -155,9 +177,10 @@ describe.each(TINY_PRESET_NAMES)('q8 activations vs llama.cpp (same quantized fi
     console.log(
       `[fidelity-q8 ${preset}] |Δlogit|: llama batched vs 1-token (noise) ${f(noise)}; ours-q8 vs llama batched ${f(q8B)}; ` +
         `ours-q8 vs llama 1-token ${f(q8S)}; ours-f32 vs llama batched ${f(f32B)}; ours-q8 vs ours-f32 ${f(q8F32)}; ` +
-        `argmax agree ${agree}/${tokens.length}, checked (margin > noise) ${checked}`,
+        `argmax agree ${agree}/${tokens.length}, checked (margin > noise) ${checked}, excused (our argmax differs between ISAs) ${excused}`,
     );
     expect(checked).toBeGreaterThanOrEqual(PROMPT_LEN / 4);
+    expect(excused).toBeLessThanOrEqual(PROMPT_LEN / 10);
     // q8 mode changes the numbers (the flag reached the kernels) …
     expect(q8F32.max).toBeGreaterThan(0);
     // … towards llama.cpp's: on average closer to its quantized-activation logits than the exact mode is.

@@ -21,6 +21,9 @@
 //     O = diag(Gamma) Y + M V';   S <- Gamma_n S + (diag(e^(gamma_n - gamma_t)) K)^T V'.
 // Value columns never interact, so the slices are exact partitions of the work. The last chunk has n < C rows:
 // every loop stops at n (the zero-padded rows of the spec, never computed).
+// All arithmetic is f32 on the CUDA cores: tf32 tensor cores (10-bit mantissa) would be far outside the 2e-5
+// bound the chunked form is held to vs the token-serial one (a 3xTF32 split is the way to tensor cores).
+// Speed not measured yet (no GPU when written): bench/gpu/gdn.bench.ts.
 #pragma once
 
 #include <cstdint>
@@ -227,16 +230,19 @@ __global__ void __launch_bounds__(kChunkThreads) gdn_chunk_prep_kernel(const Arg
 }
 
 // ---- chunked: state pass ----
-// grid (ceil(dv / kNC), nv), block kChunkThreads; dk <= kMaxChunkDk. Warps 0-3 ("x" threads) compute X = K S,
-// R, V' and the state update; warps 4-7 ("y" threads) compute Y = Q S and O. Thread u = tid mod 128 owns value
-// columns 2 cp, 2 cp + 1 (cp = u mod 8) and chunk rows rg + 16 r (rg = u / 8, r < 4); in the state update, keys
-// rg + 16 r (+ 64 per pass) of the same two columns.
-static_assert(kChunkThreads == 256 && kNC == 16, "state-pass thread layout: 2 x (16 row groups x 8 column pairs)");
+// grid (ceil(dv / kNC), nv), block kChunkThreads; dk <= kMaxChunkDk. Every thread owns the value columns
+// c0 = 2 (tid mod 8) and c0 + 1 of the slice. Per chunk:
+//   1. warps 0-3 compute X = K S and R, warps 4-7 Y = Q S (scaled by Gamma), rows rg + 16 r (rg = (tid mod 128) / 8);
+//   2. all threads: V' = Ti R, rows rw + 32 r (rw = tid / 8, r < 2);
+//   3. all threads: O = diag(Gamma) Y + M V' for the same rows, and the state update for keys rw + 32 r (+ 128
+//      per pass), so every (row, column) and (key, column) has exactly one owner.
+static_assert(kChunkThreads == 256 && kNC == 16 && kMaxChunk == 64, "state-pass thread layout: 32 row groups x 8 column pairs");
 
 __global__ void __launch_bounds__(kChunkThreads) gdn_chunk_state_kernel(const Args a) {
   __shared__ float ST[kMaxChunkDk * kNC];  // ST[i kNC + c] = S_j(key i, value col0 + c)
   __shared__ float Rs[kMaxChunk * kNC];    // R {n, kNC}
   __shared__ float Vs[kMaxChunk * kNC];    // V' {n, kNC}
+  __shared__ float Ys[kMaxChunk * kNC];    // diag(Gamma) Q S {n, kNC}
   __shared__ float Gt[kMaxChunk], Ed[kMaxChunk], Bs[kMaxChunk];  // Gamma_t, e^(gamma_n - gamma_t), beta_t
   __shared__ float gamma_n;                                      // Gamma_n (e^gamma of the last row)
 
@@ -253,9 +259,8 @@ __global__ void __launch_bounds__(kChunkThreads) gdn_chunk_state_kernel(const Ar
     ST[i * kNC + c] = c < ncol ? Sj[c * dk + i] : 0.0f;
   }
 
-  const bool xw = tid < 128;  // warp-uniform split
-  const int u = tid & 127, cp = u % 8, rg = u / 8;
-  const int c0 = 2 * cp;
+  const bool xw = tid < 128;  // step 1 only: warp-uniform split
+  const int c0 = 2 * (tid % 8), rg = (tid & 127) / 8, rw = tid / 8;
   for (int64_t ch = 0; ch < a.n_chunks; ++ch) {
     const int64_t t0 = ch * C;
     const int n = static_cast<int>(a.T - t0 < C ? a.T - t0 : C);
@@ -272,56 +277,76 @@ __global__ void __launch_bounds__(kChunkThreads) gdn_chunk_state_kernel(const Ar
     if (tid == 0) gamma_n = expf(Gg[n - 1]);
     __syncthreads();  // also: ST loaded (first chunk) / updated (previous chunk)
 
-    // X = K S (x threads) or Y = Q S (y threads), rows rg + 16 r, columns c0, c0 + 1.
-    const float* P = (xw ? a.k : a.q) + t0 * ldq + h * dk;
-    float acc[4][2];
+    // 1. X = K S (warps 0-3) or Y = Q S (warps 4-7), rows rg + 16 r, columns c0, c0 + 1.
+    {
+      const float* P = (xw ? a.k : a.q) + t0 * ldq + h * dk;
+      float acc[4][2];
 #pragma unroll
-    for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = 0.0f;
-    for (int64_t i = 0; i < dk; ++i) {
-      const float s0 = ST[i * kNC + c0], s1 = ST[i * kNC + c0 + 1];
+      for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = 0.0f;
+      for (int64_t i = 0; i < dk; ++i) {
+        const float s0 = ST[i * kNC + c0], s1 = ST[i * kNC + c0 + 1];
 #pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int t = rg + 16 * r;
-        if (t < n) {
-          const float p = P[t * ldq + i];
-          acc[r][0] = fmaf(p, s0, acc[r][0]);
-          acc[r][1] = fmaf(p, s1, acc[r][1]);
+        for (int r = 0; r < 4; ++r) {
+          const int t = rg + 16 * r;
+          if (t < n) {
+            const float p = P[t * ldq + i];
+            acc[r][0] = fmaf(p, s0, acc[r][0]);
+            acc[r][1] = fmaf(p, s1, acc[r][1]);
+          }
         }
       }
-    }
-    if (xw) {  // R = diag(beta) (V - diag(Gamma) X); zero in padded columns
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int t = rg + 16 * r;
-        if (t >= n) continue;
-        const float* vt = a.v + (t0 + t) * ldv + j * dv + col0;
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int c = c0 + e;
-          Rs[t * kNC + c] = c < ncol ? Bs[t] * (vt[c] - Gt[t] * acc[r][e]) : 0.0f;
-        }
-      }
-    }
-    __syncthreads();
-    if (xw) {  // V' = Ti R  (Ti unit lower triangular)
 #pragma unroll
       for (int r = 0; r < 4; ++r) {
         const int t = rg + 16 * r;
         if (t >= n) continue;
+        if (xw) {  // R = diag(beta) (V - diag(Gamma) X); zero in padded columns
+          const float* vt = a.v + (t0 + t) * ldv + j * dv + col0;
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int c = c0 + e;
-          float v = Rs[t * kNC + c];
-          for (int s = 0; s < t; ++s) v = fmaf(Tg[t * C + s], Rs[s * kNC + c], v);
-          Vs[t * kNC + c] = v;
+          for (int e = 0; e < 2; ++e) {
+            const int c = c0 + e;
+            Rs[t * kNC + c] = c < ncol ? Bs[t] * (vt[c] - Gt[t] * acc[r][e]) : 0.0f;
+          }
+        } else {
+          Ys[t * kNC + c0] = Gt[t] * acc[r][0];
+          Ys[t * kNC + c0 + 1] = Gt[t] * acc[r][1];
         }
       }
     }
     __syncthreads();
-    if (xw) {  // S <- Gamma_n S + Kd^T V',  Kd_t = e^(gamma_n - gamma_t) k_t;  keys rg + 16 r + 64 p
+    // 2. V' = Ti R  (Ti unit lower triangular)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int t = rw + 32 * r;
+      if (t >= n) continue;
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int c = c0 + e;
+        float v = Rs[t * kNC + c];
+        for (int s = 0; s < t; ++s) v = fmaf(Tg[t * C + s], Rs[s * kNC + c], v);
+        Vs[t * kNC + c] = v;
+      }
+    }
+    __syncthreads();
+    // 3a. O = diag(Gamma) Y + M V'  (M lower triangular incl. the diagonal)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int t = rw + 32 * r;
+      if (t >= n) continue;
+      float* ot = a.out + (t0 + t) * ldv + j * dv + col0;
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int c = c0 + e;
+        if (c >= ncol) continue;
+        float o = Ys[t * kNC + c];
+        for (int s = 0; s <= t; ++s) o = fmaf(Mg[t * C + s], Vs[s * kNC + c], o);
+        ot[c] = o;
+      }
+    }
+    // 3b. S <- Gamma_n S + Kd^T V',  Kd_t = e^(gamma_n - gamma_t) k_t;  keys rw + 32 r + 128 p
+    {
       const float* K = a.k + t0 * ldq + h * dk;
       const float gn = gamma_n;
-      for (int64_t i0 = rg; i0 < dk; i0 += 64) {
+      for (int64_t i0 = rw; i0 < dk; i0 += 128) {
         float up[4][2];
 #pragma unroll
         for (int r = 0; r < 4; ++r) up[r][0] = up[r][1] = 0.0f;
@@ -329,7 +354,7 @@ __global__ void __launch_bounds__(kChunkThreads) gdn_chunk_state_kernel(const Ar
           const float v0 = Vs[t * kNC + c0], v1 = Vs[t * kNC + c0 + 1], ed = Ed[t];
 #pragma unroll
           for (int r = 0; r < 4; ++r) {
-            const int64_t i = i0 + 16 * r;
+            const int64_t i = i0 + 32 * r;
             if (i < dk) {
               const float kd = ed * K[t * ldq + i];
               up[r][0] = fmaf(kd, v0, up[r][0]);
@@ -339,29 +364,14 @@ __global__ void __launch_bounds__(kChunkThreads) gdn_chunk_state_kernel(const Ar
         }
 #pragma unroll
         for (int r = 0; r < 4; ++r) {
-          const int64_t i = i0 + 16 * r;
+          const int64_t i = i0 + 32 * r;
           if (i >= dk) continue;
           ST[i * kNC + c0] = gn * ST[i * kNC + c0] + up[r][0];
           ST[i * kNC + c0 + 1] = gn * ST[i * kNC + c0 + 1] + up[r][1];
         }
       }
-    } else {  // O = diag(Gamma) Y + M V'  (M lower triangular incl. the diagonal)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int t = rg + 16 * r;
-        if (t >= n) continue;
-        float* ot = a.out + (t0 + t) * ldv + j * dv + col0;
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int c = c0 + e;
-          if (c >= ncol) continue;
-          float o = Gt[t] * acc[r][e];
-          for (int s = 0; s <= t; ++s) o = fmaf(Mg[t * C + s], Vs[s * kNC + c], o);
-          ot[c] = o;
-        }
-      }
     }
-    __syncthreads();  // ST, Rs, Vs and the per-row arrays are reused by the next chunk
+    __syncthreads();  // ST, Rs, Vs, Ys and the per-row arrays are reused by the next chunk
   }
 
   for (int64_t e = tid; e < dk * kNC; e += kChunkThreads) {

@@ -31,6 +31,7 @@ import { argmax, toDense } from '../../test/helpers/llama-oracle.js';
 import { measureMemcpyBandwidth, tinybenchRows, writeBenchReport } from '../lib/index.js';
 import { loadModel, type Model } from '../../src/model/index.js';
 import { SYNTHETIC_GENERATOR_VERSION, syntheticModelConfig, writeSyntheticModel, type SyntheticModelConfig, type SyntheticShapeName } from '../../src/model/synthetic.js';
+import { relRms } from '../../src/bench/e2e.js';
 
 interface Args {
   quick: boolean;
@@ -112,21 +113,6 @@ interface Gate {
   /** relRmsDiff must stay below max(0.1, 2·peerSelfRelRmsDiff + 0.05) */
   limit: number;
   reason: string;
-}
-
-function relRms(a: Float32Array, b: Float32Array): { rel: number; maxAbs: number; finite: boolean } {
-  let finite = true;
-  let maxAbs = 0;
-  let sd = 0;
-  let sb = 0;
-  for (let i = 0; i < b.length; i++) {
-    if (!Number.isFinite(a[i]!) || !Number.isFinite(b[i]!)) finite = false;
-    const d = a[i]! - b[i]!;
-    maxAbs = Math.max(maxAbs, Math.abs(d));
-    sd += d * d;
-    sb += b[i]! * b[i]!;
-  }
-  return { rel: Math.sqrt(sd / Math.max(sb, 1e-30)), maxAbs, finite };
 }
 
 /**

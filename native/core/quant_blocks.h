@@ -102,6 +102,20 @@ static inline void k_scale_min(const uint8_t* scales, int s, int* sc, int* m) {
   }
 }
 
+// All 8 scales and mins of a Q4_K / Q5_K block at once (k_scale_min for s = 0..7), from the three 32-bit words
+// a, b, c of scales[0..12), four sub-blocks per word, one byte each:
+//   sc[0..4) = a & 63,  sc[4..8) = (c & 15) | ((a >> 6) << 4),  m[0..4) = b & 63,  m[4..8) = (c >> 4) | ((b >> 6) << 4).
+static inline void k_scales_mins(const uint8_t* scales, uint8_t sc[8], uint8_t mn[8]) {
+  uint32_t a, b, c;
+  std::memcpy(&a, scales, 4);
+  std::memcpy(&b, scales + 4, 4);
+  std::memcpy(&c, scales + 8, 4);
+  const uint32_t w[4] = {a & 0x3f3f3f3fu, (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u), b & 0x3f3f3f3fu,
+                         ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)};
+  std::memcpy(sc, w, 8);
+  std::memcpy(mn, w + 2, 8);
+}
+
 static inline float f32_from_bits(uint32_t u) {
   float f;
   std::memcpy(&f, &u, 4);

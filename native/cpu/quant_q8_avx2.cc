@@ -33,20 +33,6 @@ inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<cons
 
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }  // F16C: exact binary16 → f32
 
-// The 8 six-bit scales and mins of a Q4_K/Q5_K block (k_scale_min) from the three 32-bit words a, b, c of
-// scales[0..12), four sub-blocks per word, one byte each:
-//   sc[0..4) = a & 63,  sc[4..8) = (c & 15) | ((a >> 6) << 4),  m[0..4) = b & 63,  m[4..8) = (c >> 4) | ((b >> 6) << 4).
-inline void unpack_scales(const uint8_t* scales, uint8_t sc[8], uint8_t mn[8]) {
-  uint32_t a, b, c;
-  std::memcpy(&a, scales, 4);
-  std::memcpy(&b, scales + 4, 4);
-  std::memcpy(&c, scales + 8, 4);
-  const uint32_t w[4] = {a & 0x3f3f3f3fu, (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u), b & 0x3f3f3f3fu,
-                         ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)};
-  std::memcpy(sc, w, 8);
-  std::memcpy(mn, w + 2, 8);
-}
-
 // Q4_K / Q5_K: per group p the 32 bytes qs[32p..] give sub-block 2p (low nibbles) and 2p+1 (high nibbles).
 template <bool kQ5>
 float dot_qk45(const void* wrow, const void* xq, int64_t k) {
@@ -68,7 +54,7 @@ float dot_qk45(const void* wrow, const void* xq, int64_t k) {
       scales = w.scales; qs = w.qs; d = h2f(w.d); dmin = h2f(w.dmin);
     }
     uint8_t sc[8], mn[8];
-    unpack_scales(scales, sc, mn);
+    k_scales_mins(scales, sc, mn);
     // Σ_s m_s·(bsums[2s] + bsums[2s+1]): mins widened and duplicated per bsums pair, one madd, horizontal i32 sum.
     const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
     const __m256i mdup = _mm256_setr_m128i(_mm_unpacklo_epi16(m16, m16), _mm_unpackhi_epi16(m16, m16));

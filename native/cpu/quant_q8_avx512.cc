@@ -50,18 +50,6 @@ inline __m512i lanes16(__m512i v, int lo, int hi) {
   return _mm512_permutexvar_epi16(idx, v);
 }
 
-// Q4_K/Q5_K six-bit scales and mins (same unpacking as quant_q8_avx2.cc).
-inline void unpack_scales(const uint8_t* scales, uint8_t sc[8], uint8_t mn[8]) {
-  uint32_t a, b, c;
-  std::memcpy(&a, scales, 4);
-  std::memcpy(&b, scales + 4, 4);
-  std::memcpy(&c, scales + 8, 4);
-  const uint32_t w[4] = {a & 0x3f3f3f3fu, (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u), b & 0x3f3f3f3fu,
-                         ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)};
-  std::memcpy(sc, w, 8);
-  std::memcpy(mn, w + 2, 8);
-}
-
 // Q4_K / Q5_K. Register r (r = 0, 1) holds qs[64r..64r+64): its low nibbles are sub-blocks 4r (bytes 0..31) and
 // 4r+2 (bytes 32..63), its high nibbles sub-blocks 4r+1 and 4r+3; sub-block s reads activations x.qs[32s..32s+32).
 template <bool kQ5>
@@ -87,7 +75,7 @@ float dot_qk45(const void* wrow, const void* xq, int64_t k) {
     }
     const BlockQ8K& xb = x[b];
     uint8_t sc[8], mn[8];
-    unpack_scales(scales, sc, mn);
+    k_scales_mins(scales, sc, mn);
     // Mins: Σ_s m_s·(bsums[2s] + bsums[2s+1]) as 8 i32 lanes, accumulated in f32 lanes (reduced once at the end).
     const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
     const __m256i mdup = _mm256_setr_m128i(_mm_unpacklo_epi16(m16, m16), _mm_unpackhi_epi16(m16, m16));

@@ -195,7 +195,8 @@ async function openPeer(o: BenchModelOptions, contextSize: number, nVocab: numbe
 
 // ---- gate ----
 
-function relRms(a: Float32Array, b: Float32Array): { rel: number; maxAbs: number; finite: boolean } {
+/** RMS(a − b) / RMS(b), max |a − b|, and whether both are finite and of equal length (the gate's logits distance). */
+export function relRms(a: Float32Array, b: Float32Array): { rel: number; maxAbs: number; finite: boolean } {
   let finite = a.length === b.length;
   let maxAbs = 0;
   let sd = 0;

@@ -12,13 +12,12 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Output } from '../../src/cli/io.js';
-import { runCli } from '../../src/cli/main.js';
 import { QwenHybridError } from '../../src/errors.js';
 import { loadModel, type Session } from '../../src/model/index.js';
 import { DEVICE_SAMPLE_WINDOW, generate, type GenerateOptions, type GenerationSession } from '../../src/runtime/generate.js';
 import { loadNativeAddon } from '../../src/native/addon.js';
 import { getTinyModel } from '../helpers/model-cache.js';
+import { cli } from '../helpers/cli.js';
 
 const devices = loadNativeAddon().cudaDevices();
 const README = fileURLToPath(new URL('../../README.md', import.meta.url));
@@ -30,14 +29,6 @@ async function errorOf(p: Promise<unknown>): Promise<QwenHybridError> {
   );
   expect(e).toBeInstanceOf(QwenHybridError);
   return e as QwenHybridError;
-}
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: Output = { out: (t) => void (stdout += t), err: (t) => void (stderr += t), isTTY: false };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
 }
 
 let path: string;

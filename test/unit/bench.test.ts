@@ -13,20 +13,11 @@ import {
   assertBenchReport, BenchGateError, benchCase, benchOp, CASE_FIELDS, expertLoadFromLogits, makeBenchReport, markdownTable,
   REPORT_FIELDS, svgChart, writeReportJson, type BenchReport,
 } from '../../src/bench/index.js';
-import type { Output } from '../../src/cli/io.js';
-import { runCli } from '../../src/cli/main.js';
 import { loadNativeAddon } from '../../src/native/index.js';
+import { cli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qh-bench-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: Output = { out: (t) => void (stdout += t), err: (t) => void (stderr += t), isTTY: false };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
 
 /** A report with hostile case names and a mix of present and null figures. */
 function sampleReport(): BenchReport {

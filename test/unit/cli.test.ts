@@ -11,22 +11,13 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/main.js';
-import type { Output } from '../../src/cli/io.js';
 import type { ModelReport } from '../../src/model/inspect.js';
 import { disposeOracleLlama, getOracleLlama } from '../helpers/llama-oracle.js';
 import { getTinyModel } from '../helpers/model-cache.js';
+import { cli } from '../helpers/cli.js';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: Output = { out: (t) => void (stdout += t), err: (t) => void (stderr += t), isTTY: false };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
 
 let dense: { path: string; config: { nEmbd: number } };
 let moe: { path: string };

@@ -3,8 +3,8 @@
 # own time limit, one failing or hanging step does not stop the others, and everything lands under OUT.
 #
 #   Here:   npm install && node scripts/build-native.mjs --force   (the shipped archs include sm_90)
-#           bash ../shared/tools/gpu-bundle.sh
-#   Device: source .gpu/setup.sh && bash scripts/gpu-checklist.sh "$OUT" [steps...]      (carry [".gpu", "build"])
+#           bash scripts/gpu-bundle-slim.sh          (the shared gpu-bundle.sh's .gpu + build/ is ~99 MiB: too big)
+#   Device: source .gpu/setup.sh && bash scripts/gpu-checklist.sh "$OUT" [steps...]  (carry [".gpu", "build/Release"])
 #
 # Steps (default: all, in this order; name some to run only those):
 #   info       nvidia-smi, addon build info and cudaDevices()                      → info.txt

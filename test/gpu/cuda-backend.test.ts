@@ -14,17 +14,13 @@ import { loadNativeAddon } from '../../src/native/index.js';
 import { Rng, randomTensorData } from '../../src/quant/index.js';
 import type { Backend } from '../../src/runtime/backend.js';
 import type { Backends } from './harness.js';
-import { cudaBackends, expectClose, expectSameBits } from './harness.js';
+import { cudaBackends, expectClose, expectSameBits, randn } from './harness.js';
 
 let b: Backends;
 beforeAll(() => {
   b = cudaBackends();
 });
 afterAll(() => b?.dispose());
-
-function randn(rng: Rng, n: number): Float32Array {
-  return Float32Array.from({ length: n }, () => rng.normal());
-}
 
 describe('CUDA backend', () => {
   it('reports the device it runs on', () => {

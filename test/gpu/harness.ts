@@ -10,6 +10,7 @@ import { expect } from 'vitest';
 
 import { GraphBuilder, type OpKind, type TensorDType, type TensorRef } from '../../src/model/graph/index.js';
 import type { TensorArray } from '../../src/native/types.js';
+import type { Rng } from '../../src/quant/index.js';
 import { createCpuBackend, type Backend, type CpuBackend, type WeightTensor } from '../../src/runtime/backend.js';
 import { createCudaBackend, type CudaBackend, type CudaBackendOptions } from '../../src/runtime/cuda.js';
 
@@ -135,4 +136,20 @@ export function expectSameBits(actual: TensorArray, expected: TensorArray, label
   for (let i = 0; i < e.length; i++) {
     if (a[i] !== e[i]) expect.fail(`${label}: element ${i}: gpu ${actual[i]} (0x${a[i]!.toString(16)}) vs cpu ${expected[i]} (0x${e[i]!.toString(16)})`);
   }
+}
+
+// ---- seeded input data ----
+
+/** n samples of N(0, sd²). */
+export function randn(rng: Rng, n: number, sd = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal() * sd;
+  return a;
+}
+
+/** n samples uniform in [lo, hi). */
+export function uniform(rng: Rng, n: number, lo: number, hi: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng.float();
+  return a;
 }

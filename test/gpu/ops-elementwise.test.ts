@@ -24,7 +24,7 @@ import { GGMLType } from '../../src/gguf/types.js';
 import { OpKind } from '../../src/model/graph/index.js';
 import { Rng, randomTensorData } from '../../src/quant/index.js';
 import type { Backends, InSpec, Tol } from './harness.js';
-import { cudaBackends, expectClose, expectSameBits, runBoth } from './harness.js';
+import { cudaBackends, expectClose, expectSameBits, randn, runBoth, uniform } from './harness.js';
 
 let b: Backends;
 beforeAll(() => {
@@ -38,16 +38,6 @@ const LSM_TOL: Tol = { atol: 2e-6, rtol: 1e-6 };
 
 const count = (s: readonly number[]) => s.reduce((a, c) => a * c, 1);
 
-function randn(rng: Rng, n: number, sd = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng.normal() * sd;
-  return a;
-}
-function uniform(rng: Rng, n: number, lo: number, hi: number): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng.float();
-  return a;
-}
 const f32in = (name: string, shape: readonly number[], data: Float32Array): InSpec => ({ name, dtype: 'f32', shape, data });
 
 describe('RMS_NORM / L2_NORM', () => {

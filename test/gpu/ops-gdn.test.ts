@@ -31,7 +31,7 @@ import { Rng } from '../../src/quant/index.js';
 import type { Backend } from '../../src/runtime/backend.js';
 import { createCudaBackend, type CudaBackend } from '../../src/runtime/cuda.js';
 import type { Backends, Tol } from './harness.js';
-import { cudaBackends, expectClose, expectSameBits } from './harness.js';
+import { cudaBackends, expectClose, expectSameBits, randn, uniform } from './harness.js';
 
 const CONV_TOL: Tol = { atol: 1e-6, rtol: 2e-6 };
 const NORM_TOL: Tol = { atol: 1e-6, rtol: 1e-5 };
@@ -54,16 +54,6 @@ afterAll(() => {
   b?.dispose();
 });
 
-function randn(rng: Rng, n: number, sd = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng.normal() * sd;
-  return a;
-}
-function uniform(rng: Rng, n: number, lo: number, hi: number): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng.float();
-  return a;
-}
 /** rows × d, each row L2-normalised (in f64) then scaled: the q / k the GDN layer feeds the op. */
 function unitRows(rng: Rng, rows: number, d: number, scale = 1): Float32Array {
   const a = new Float32Array(rows * d);

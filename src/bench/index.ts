@@ -8,6 +8,8 @@
  *   const r = await benchOp({ op: 'MATMUL', weightType: 'Q4_K', shape: { k: 4096, m: 11008 }, threads: 8, floor: { copyGBs: floor.gbPerSec } });
  *   const report = makeBenchReport({ bench: 'my-matmul', backend: 'cpu', threads: 8, copy_bw_gbs: floor.gbPerSec, cases: [r.case] });
  *   console.log(markdownTable(report));
+ *   await benchOp({ op: 'ATTENTION', shape: { d: 256, hq: 24, hkv: 4, pos: 8192 }, cache: 'q8_0', backend: 'cuda' });
+ *   await benchOp({ op: 'GATED_DELTA_NET', shape: { dk: 128, dv: 128, nk: 16, nv: 48, t: 512 }, mode: 'chunked' });
  *
  * Timing uses tinybench (a dependency). End-to-end peers use node-llama-cpp when installed.
  */
@@ -22,6 +24,7 @@ export type { BenchCase, BenchPeer, BenchReport, ExpertLoad, PeerFigures } from 
 export { markdownTable, svgChart, xmlEscape } from './format.js';
 export type { SvgOptions } from './format.js';
 export { BENCH_OPS, benchOp } from './op.js';
-export type { BenchOpName, BenchOpOptions, BenchOpResult } from './op.js';
+export type { BenchCommonOptions, BenchOpName, BenchOpOptions, BenchOpResult, CaseBenchOptions, MatmulBenchOptions } from './op.js';
+export type { CaseExtras, CaseOpName, CaseShapes } from './op-cases.js';
 export { benchModel, expertLoadFromLogits, promptTokens, syntheticFloorInputs } from './e2e.js';
 export type { BenchModelOptions, BenchModelResult, DecodeCase } from './e2e.js';

@@ -17,6 +17,13 @@
  * `reference` replaces the float64 dot (tests use it to prove the gate can fail).
  * Floors: T = 1 → pct_of_floor = GB/s ÷ copy bandwidth (CPU memcpy at the same threads, or device-to-device copy);
  * CUDA T > 1 → TFLOP/s ÷ dense fp16 GEMM rate. CPU T > 1 has no measured compute floor: pct_of_floor null.
+ *
+ * Every other op (MATMUL_ID, GET_ROWS, norms, elementwise, ROPE_NEOX, ATTENTION, SSM_CONV, GATED_DELTA_NET, MoE
+ * routing, LOG_SOFTMAX, ARGMAX, TOP_K, SAMPLE): the case of src/bench/op-cases.ts (inputs, one-op graph, state from
+ * plan.createState(), gate vs src/reference with the op tests' tolerance, bytes and flops), one op per run; GB/s =
+ * bytes the op must read + write ÷ median time; pct_of_floor = GB/s ÷ copy bandwidth, except ATTENTION / GDN with
+ * T > 1 (TFLOP/s ÷ GEMM rate on CUDA, null on the CPU). `corrupt` alters the gate run's outputs (tests: every gate
+ * can fail).
  */
 import { QwenHybridError } from '../errors.js';
 import { GGMLType, ggmlTensorBytes, ggmlTypeFromName, ggmlTypeName, ggmlTypeTraits } from '../gguf/types.js';
@@ -25,21 +32,19 @@ import { syntheticMatrixBytes } from '../model/synthetic.js';
 import { dequantizeRows } from '../quant/dequant.js';
 import { Rng } from '../quant/rng.js';
 import { activationFormat, quantizeActivations } from '../reference/matmul.js';
-import { createCpuBackend, type Backend, type CpuIsa, type Plan, type WeightTensor } from '../runtime/backend.js';
+import type { TensorArray } from '../native/types.js';
+import { createCpuBackend, type Backend, type CpuIsa, type Plan, type SessionState, type WeightTensor } from '../runtime/backend.js';
 import { createCudaBackend } from '../runtime/cuda.js';
 import { measureCopyBandwidth, measureGemmF16Rate, measureMemcpyBandwidth } from './floors.js';
+import { buildCase, CASE_OPS, type BuiltCase, type CaseExtras, type CaseOpName, type CaseShapes } from './op-cases.js';
 import { benchCase, type BenchCase } from './report.js';
 import { gatedBench } from './runner.js';
 
-export const BENCH_OPS = ['MATMUL'] as const;
+export const BENCH_OPS = ['MATMUL', ...CASE_OPS] as const;
 export type BenchOpName = (typeof BENCH_OPS)[number];
 
-export interface BenchOpOptions {
-  op: BenchOpName;
-  /** GGMLType or its name ('Q4_K', 'Q6_K', 'Q8_0', 'F16', ...). */
-  weightType: GGMLType | string;
-  /** k = input features (ne0, a multiple of the type's block size), m = outputs, t = tokens (default 1). */
-  shape: { k: number; m: number; t?: number };
+/** Options every op case takes. */
+export interface BenchCommonOptions {
   backend?: 'cpu' | 'cuda';
   /** CPU worker threads (default: all usable). */
   threads?: number;
@@ -47,26 +52,44 @@ export interface BenchOpOptions {
   isa?: 'auto' | CpuIsa;
   /** CUDA device index (default 0). */
   device?: number;
-  /** CUDA MATMUL kernel variant (native/cuda/matmul.cuh: 0 auto, 1 exact GEMV, 2 fp16 mma GEMM). */
+  /** CUDA kernel variant of the op (createCudaBackend variants; MATMUL: native/cuda/matmul.cuh 0 auto, 1 exact GEMV, 2 fp16 mma GEMM). */
   variant?: number;
-  /** 'q8': quantized activations (MATMUL p.i[1] = 1; CPU only). Default 'f32'. */
-  activations?: 'f32' | 'q8';
   /** Milliseconds of timing (default 500). */
   time?: number;
-  /** Weight bytes a matvec run reads through distinct copies (default 96 MiB CPU, 256 MiB CUDA; 0 = one copy). */
-  rotateBytes?: number;
   /** Floors measured elsewhere in the same run; measured here when absent. */
   floor?: { copyGBs?: number; gemmTflops?: number };
   seed?: number;
+  /** Case name (default derived from op, shape and variant). */
+  name?: string;
+  /** Alters the outputs of the gate run before they are checked (tests use it to prove every gate can fail). */
+  corrupt?: (outputs: Record<string, TensorArray>) => void;
+}
+
+export interface MatmulBenchOptions extends BenchCommonOptions {
+  op: 'MATMUL';
+  /** GGMLType or its name ('Q4_K', 'Q6_K', 'Q8_0', 'F16', ...). */
+  weightType: GGMLType | string;
+  /** k = input features (ne0, a multiple of the type's block size), m = outputs, t = tokens (default 1). */
+  shape: { k: number; m: number; t?: number };
+  /** 'q8': quantized activations (MATMUL p.i[1] = 1; CPU only). Default 'f32'. */
+  activations?: 'f32' | 'q8';
+  /** Weight bytes a matvec run reads through distinct copies (default 96 MiB CPU, 256 MiB CUDA; 0 = one copy). */
+  rotateBytes?: number;
   /** Replaces the float64 dot of the gate: value expected for output `row` of token `t`. */
   reference?: (w: Float64Array, x: Float32Array, row: number, t: number) => number;
-  /** Case name (default derived from op, type, shape and variant). */
-  name?: string;
 }
+
+/** Options of every other op: its shape (CaseShapes, src/bench/op-cases.ts) and family extras. */
+export type CaseBenchOptions = { [K in CaseOpName]: BenchCommonOptions & CaseExtras & { op: K; shape: CaseShapes[K] } }[CaseOpName];
+
+export type BenchOpOptions = MatmulBenchOptions | CaseBenchOptions;
 
 export interface BenchOpResult {
   case: BenchCase;
+  /** Bytes of the weights the op reads per run (MATMUL: one copy; 0 for ops without weights). */
   weight_bytes: number;
+  /** Bytes the op must read + write per run: what GB/s counts (MATMUL: the weights). */
+  bytes: number;
   copies: number;
   copy_bw_gbs: number | null;
   gemm_tflops: number | null;
@@ -86,8 +109,7 @@ function posInt(v: unknown, name: string): number {
 }
 
 /** Validated options (throws INVALID_ARGUMENT naming the parameter). */
-function resolve(o: BenchOpOptions): { type: GGMLType; k: number; m: number; T: number; backend: 'cpu' | 'cuda'; act: 0 | 1 } {
-  if (!BENCH_OPS.includes(o.op)) bad(`op ${JSON.stringify(o.op)} is not benchmarkable (known: ${BENCH_OPS.join(', ')})`, 'op');
+function resolve(o: MatmulBenchOptions): { type: GGMLType; k: number; m: number; T: number; backend: 'cpu' | 'cuda'; act: 0 | 1 } {
   const type = typeof o.weightType === 'string' ? ggmlTypeFromName(o.weightType.toUpperCase()) : o.weightType;
   const traits = type === undefined ? undefined : ggmlTypeTraits(type);
   if (type === undefined || !traits) bad(`unknown weight type ${JSON.stringify(o.weightType)}`, 'weightType');
@@ -109,6 +131,88 @@ function resolve(o: BenchOpOptions): { type: GGMLType; k: number; m: number; T: 
 
 /** Benchmarks one op case; see the file comment. Disposes everything it created. */
 export async function benchOp(o: BenchOpOptions): Promise<BenchOpResult> {
+  if (!(BENCH_OPS as readonly string[]).includes(o.op)) bad(`op ${JSON.stringify(o.op)} is not benchmarkable (known: ${BENCH_OPS.join(', ')})`, 'op');
+  return o.op === 'MATMUL' ? benchMatmul(o) : benchCaseOp(o);
+}
+
+function commonChecks(o: BenchCommonOptions): 'cpu' | 'cuda' {
+  const backend = o.backend ?? 'cpu';
+  if (backend !== 'cpu' && backend !== 'cuda') bad(`backend must be 'cpu' or 'cuda', got ${JSON.stringify(backend)}`, 'backend');
+  if (o.threads !== undefined) posInt(o.threads, 'threads');
+  if (o.time !== undefined && !(o.time > 0)) bad(`time must be > 0 ms, got ${String(o.time)}`, 'time');
+  return backend;
+}
+
+function makeBackend(o: BenchCommonOptions, op: BenchOpName, cuda: boolean): { be: Backend; variant: Record<string, string | number | boolean> } {
+  if (cuda) {
+    const be = createCudaBackend({ device: o.device ?? 0, variants: o.variant ? { [op]: o.variant } : undefined });
+    return { be, variant: { backend: 'cuda', device: o.device ?? 0, variant: o.variant ?? 0 } };
+  }
+  const be = createCpuBackend({ threads: o.threads, isa: o.isa ?? 'auto' });
+  return { be, variant: { backend: 'cpu', isa: be.info.isa, threads: be.info.threads } };
+}
+
+/** The cases of src/bench/op-cases.ts: gate, time, figures (file comment there). */
+async function benchCaseOp(o: CaseBenchOptions): Promise<BenchOpResult> {
+  const backend = commonChecks(o);
+  const cuda = backend === 'cuda';
+  const { be, variant } = makeBackend(o, o.op, cuda);
+  const rng = new Rng(o.seed ?? 2025);
+  let built: BuiltCase | undefined;
+  let plan: Plan | undefined;
+  let state: SessionState | undefined;
+  try {
+    if (typeof o.shape !== 'object' || o.shape === null) bad('shape must be an object of positive integers', 'shape');
+    built = buildCase(o.op, o.shape as Record<string, number | undefined>, o, { be, cuda, rng, bad, int: posInt });
+    const c = built;
+    const p = be.compile(c.graph);
+    plan = p;
+    if (c.state) {
+      state = p.createState();
+      for (const [k, v] of Object.entries(c.state)) state.write(k, v);
+    }
+    const runOpts = state ? { state } : undefined;
+    Object.assign(variant, c.variant);
+    const name = o.name ?? `${o.op} ${c.label} ${cuda ? `cuda v${o.variant ?? 0}` : `${variant.isa} ${variant.threads}t`}`;
+    const check = async (): Promise<string | Error> => {
+      const out = await p.run(c.feed, runOpts);
+      o.corrupt?.(out);
+      return c.check(out);
+    };
+    const [row] = await gatedBench([{ name, fn: () => p.run(c.feed, runOpts), check }], { time: o.time ?? 500 });
+    const sec = row!.p50Ms / 1e3;
+    const gbs = c.bytes / sec / 1e9;
+    const tflops = c.flops === null ? null : c.flops / sec / 1e12;
+    let copyGBs = o.floor?.copyGBs ?? null;
+    let gemm = o.floor?.gemmTflops ?? null;
+    let pct: number | null;
+    if (c.computeBound) {
+      if (cuda && gemm === null) gemm = measureGemmF16Rate({ device: o.device ?? 0, repeats: 3 }).tflops;
+      pct = cuda ? (100 * tflops!) / gemm! : null;
+    } else {
+      copyGBs ??= cuda ? measureCopyBandwidth({ device: o.device ?? 0, repeats: 3 }).gbPerSec : measureMemcpyBandwidth({ threads: Number(variant.threads), repeats: 3 }).gbPerSec;
+      pct = (100 * gbs) / copyGBs;
+    }
+    return {
+      case: benchCase({
+        name, kind: 'op', variant, shape: c.shape, samples: row!.samples, median_ms: row!.p50Ms, min_ms: row!.minMs, max_ms: row!.maxMs,
+        gbs, tflops, pct_of_floor: pct, gate: row!.gate,
+      }),
+      weight_bytes: c.weightBytes,
+      bytes: c.bytes,
+      copies: 1,
+      copy_bw_gbs: copyGBs,
+      gemm_tflops: gemm,
+    };
+  } finally {
+    state?.dispose();
+    plan?.dispose();
+    built?.dispose();
+    be.dispose();
+  }
+}
+
+async function benchMatmul(o: MatmulBenchOptions): Promise<BenchOpResult> {
   const { type, k, m, T, backend, act } = resolve(o);
   const cuda = backend === 'cuda';
   const rng = new Rng(o.seed ?? 2025);
@@ -148,6 +252,7 @@ export async function benchOp(o: BenchOpOptions): Promise<BenchOpResult> {
     const fp16 = cuda && T > 1 && o.variant !== 1;
     const check = async (): Promise<string | Error> => {
       const out = await p.run({ x });
+      o.corrupt?.(out);
       return checkMatmul({ type, k, m, T, act, fp16, bytes, x, ys: ws.map((_, i) => out[`y${i}`] as Float32Array), rng: rng.fork('gate'), reference: o.reference });
     };
     const [row] = await gatedBench([{ name, fn: () => p.run({ x }), check }], { time: o.time ?? 500 });
@@ -179,6 +284,7 @@ export async function benchOp(o: BenchOpOptions): Promise<BenchOpResult> {
         gate: row!.gate,
       }),
       weight_bytes: weightBytes,
+      bytes: weightBytes,
       copies,
       copy_bw_gbs: copyGBs,
       gemm_tflops: gemm,
@@ -201,7 +307,7 @@ interface MatmulCheck {
   x: Float32Array;
   ys: Float32Array[];
   rng: Rng;
-  reference: BenchOpOptions['reference'];
+  reference: MatmulBenchOptions['reference'];
 }
 
 /** The gate of a MATMUL case (file comment); returns what passed, or an Error naming the first bad output. */

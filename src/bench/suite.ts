@@ -7,6 +7,9 @@
  *             (all threads), Q4_K also 1 thread and q8 activations; GEMM T = 512 Q4_K 5120→2048. --quick: k 512.
  *   CUDA ops  MATMUL matvec Q4_K 5120→17408 / Q6_K 17408→5120 (variants auto, exact GEMV) and GEMM T = 512, 4096
  *             Q4_K 5120→17408 (auto, fp16 mma).
+ *   other ops (both backends, src/bench/op-cases.ts): real shapes, decode (T = 1) and prefill (T = 512) where the op
+ *             has both (caseList below); ATTENTION f32 / f16 / q8_0 caches, decode at 4096 and 16384, prefill 512;
+ *             GATED_DELTA_NET serial and chunked; vocab-sized LOG_SOFTMAX / ARGMAX / TOP_K / SAMPLE. --quick: tiny.
  *   CPU e2e   qwen35-0.5b, qwen35moe-0.5b (--quick: the *-quick shapes): prefill 64, 512; decode 32 @ 16.
  *   CUDA e2e  qwen35-27b, qwen35moe-35b-a3b: prefill 512, 4096, 8192; decode 64 @ 512 and @ 8192.
  * Synthetic GGUFs are written once into $QWEN_HYBRID_BENCH_CACHE (default <tmpdir>/qwen-hybrid-bench), keyed by
@@ -22,7 +25,8 @@ import { SYNTHETIC_GENERATOR_VERSION, SYNTHETIC_SHAPES, syntheticModelConfig, wr
 import { createCpuBackend, type CpuIsa } from '../runtime/backend.js';
 import { benchModel, syntheticFloorInputs, type DecodeCase } from './e2e.js';
 import { measureCopyBandwidth, measureGemmF16Rate, measureMemcpyBandwidth, requireGpu } from './floors.js';
-import { BENCH_OPS, benchOp, type BenchOpName, type BenchOpOptions } from './op.js';
+import { BENCH_OPS, benchOp, type BenchOpName, type BenchOpOptions, type CaseBenchOptions, type MatmulBenchOptions } from './op.js';
+import type { CaseExtras, CaseOpName, CaseShapes } from './op-cases.js';
 import { makeBenchReport, type BenchCase, type BenchPeer, type BenchReport, type ExpertLoad } from './report.js';
 
 export interface SuiteOptions {
@@ -44,11 +48,67 @@ export interface SuiteOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * Shapes of the non-MATMUL op cases (the file comment's table): real shapes of Qwen3.6-27B (n_embd 5120, ff 17408,
+ * attention 24 q / 4 kv heads × 256, GDN 16 k / 48 v heads × 128, conv channels 10240) and 35B-A3B (n_embd 2048,
+ * 256 experts top-8 × 512, attention 16 / 2 × 256, GDN 16 / 32 × 128, conv channels 8192), vocab 248320; decode
+ * (T = 1) and prefill (T = 512). --quick: tiny shapes of the same structure.
+ */
+function caseList(op: CaseOpName, quick: boolean): CaseBenchOptions[] {
+  const c = <K extends CaseOpName>(o: K, shapes: CaseShapes[K][], extra: CaseExtras = {}): CaseBenchOptions[] => shapes.map((shape) => ({ op: o, shape, ...extra }) as CaseBenchOptions);
+  const P = quick ? 5 : 512;
+  switch (op) {
+    case 'MATMUL_ID':
+      return quick ? c(op, [{ k: 256, m: 64, experts: 16, used: 4 }, { k: 256, m: 64, experts: 16, used: 4, t: P }])
+        : [...c(op, [{ k: 2048, m: 512, experts: 256, used: 8 }, { k: 2048, m: 512, experts: 256, used: 8, t: P }], { weightType: 'Q4_K' }),
+          ...c(op, [{ k: 512, m: 2048, experts: 256, used: 8 }], { weightType: 'Q6_K' })];
+    case 'GET_ROWS':
+      return c(op, quick ? [{ n: 256, rows: 64, t: 4 }] : [{ n: 5120, rows: 16384 }, { n: 5120, rows: 16384, t: P }]);
+    case 'RMS_NORM':
+      return c(op, quick ? [{ n: 64, rows: 4 }] : [{ n: 5120, rows: 1 }, { n: 5120, rows: P }, { n: 256, rows: 24 }]);
+    case 'L2_NORM':
+      return c(op, quick ? [{ n: 32, rows: 8 }] : [{ n: 128, rows: 16 }, { n: 128, rows: 16 * P }]);
+    case 'GATED_RMS_NORM':
+      return c(op, quick ? [{ n: 32, heads: 4, t: 2 }] : [{ n: 128, heads: 48 }, { n: 128, heads: 48, t: P }]);
+    case 'SWIGLU':
+      return c(op, quick ? [{ n: 256, t: 2 }] : [{ n: 17408 }, { n: 17408, t: P }]);
+    case 'SILU': case 'SIGMOID': case 'SOFTPLUS': case 'EXP': case 'SCALE': case 'ADD': case 'MUL':
+      return c(op, quick ? [{ n: 256, t: 2 }] : [{ n: 5120 }, { n: 5120, t: P }]);
+    case 'ROPE_NEOX':
+      return c(op, quick ? [{ d: 64, heads: 2, t: 3, pos: 5, nRot: 32 }] : [{ d: 256, heads: 24, pos: 4096 }, { d: 256, heads: 24, t: P }]);
+    case 'ATTENTION':
+      return quick
+        ? [...(['f32', 'f16', 'q8_0'] as const).flatMap((cache) => c(op, [{ d: 64, hq: 4, hkv: 2, pos: 20 }], { cache })), ...c(op, [{ d: 64, hq: 4, hkv: 2, t: 8, pos: 4 }], { cache: 'f16' })]
+        : [
+          ...(['f32', 'f16', 'q8_0'] as const).flatMap((cache) => c(op, [{ d: 256, hq: 24, hkv: 4, pos: 4096 }], { cache })),
+          ...c(op, [{ d: 256, hq: 24, hkv: 4, pos: 16384 }, { d: 256, hq: 16, hkv: 2, pos: 4096 }, { d: 256, hq: 24, hkv: 4, t: P, pos: 0 }], { cache: 'f16' }),
+        ];
+    case 'SSM_CONV':
+      return c(op, quick ? [{ channels: 64, t: 3 }] : [{ channels: 10240 }, { channels: 10240, t: P }, { channels: 8192 }]);
+    case 'GATED_DELTA_NET': {
+      const [g27, g35] = quick ? [{ dk: 16, dv: 16, nk: 2, nv: 4 }, { dk: 16, dv: 16, nk: 2, nv: 2 }] : [{ dk: 128, dv: 128, nk: 16, nv: 48 }, { dk: 128, dv: 128, nk: 16, nv: 32 }];
+      return [...c(op, [g27, { ...g27, t: P }, g35], { mode: 'serial' }), ...c(op, [{ ...g27, t: P }], { mode: 'chunked' })];
+    }
+    case 'MOE_ROUTER':
+      return c(op, quick ? [{ experts: 16, used: 4, t: 3 }] : [{ experts: 256, used: 8 }, { experts: 256, used: 8, t: P }]);
+    case 'MOE_COMBINE':
+      return c(op, quick ? [{ n: 64, used: 4, t: 3 }] : [{ n: 2048, used: 8 }, { n: 2048, used: 8, t: P }]);
+    case 'LOG_SOFTMAX':
+    case 'ARGMAX':
+      return c(op, [{ v: quick ? 1000 : 248320 }]);
+    case 'TOP_K':
+      return c(op, [{ v: quick ? 1000 : 248320, k: 40 }]);
+    case 'SAMPLE':
+      return c(op, [{ v: quick ? 1000 : 248320 }]);
+  }
+}
+
 /** Op cases of the suite for one backend. */
 export function suiteOpCases(op: BenchOpName, backend: 'cpu' | 'cuda', quick: boolean, threads: number): BenchOpOptions[] {
+  if (op !== 'MATMUL') return caseList(op, quick).map((c) => ({ ...c, backend, time: quick ? 100 : 1000, ...(backend === 'cpu' ? { threads } : {}) }));
   const base = { op, backend, time: quick ? 100 : 1000 } as const;
   if (backend === 'cuda') {
-    const cases: BenchOpOptions[] = [];
+    const cases: MatmulBenchOptions[] = [];
     for (const variant of [0, 1]) {
       cases.push({ ...base, weightType: GGMLType.Q4_K, shape: { k: 5120, m: 17408 }, variant });
       cases.push({ ...base, weightType: GGMLType.Q6_K, shape: { k: 17408, m: 5120 }, variant });
@@ -61,7 +121,7 @@ export function suiteOpCases(op: BenchOpName, backend: 'cpu' | 'cuda', quick: bo
   probe.dispose();
   const k = quick ? 512 : 5120;
   const big = quick ? 1024 : 17408;
-  const cases: BenchOpOptions[] = [];
+  const cases: MatmulBenchOptions[] = [];
   for (const isa of isas) cases.push({ ...base, weightType: GGMLType.Q4_K, shape: { k, m: big }, threads, isa });
   if (threads > 1) cases.push({ ...base, weightType: GGMLType.Q4_K, shape: { k, m: big }, threads: 1 });
   cases.push({ ...base, weightType: GGMLType.Q4_K, shape: { k, m: big }, threads, activations: 'q8' });

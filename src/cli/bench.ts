@@ -21,7 +21,9 @@ prefill / decode tokens/s on synthetic real-shape models, with the floors measur
 bandwidth on the CPU; device copy bandwidth and dense fp16 GEMM rate on CUDA) and llama.cpp (node-llama-cpp) on the
 same GGUF as the peer when it is installed. Without --ops and --e2e both run.
 
-  --ops       comma-separated ops, or 'all' (benchmarkable: ${BENCH_OPS.join(', ')})
+  --ops       comma-separated op names (case-insensitive), or 'all': every op at real Qwen3.6 shapes (--quick: tiny
+              ones), every kernel variant, each gated by a float64 reference check before timing
+              (${BENCH_OPS.join(', ')})
   --e2e       whole-model prefill and decode
   --backend   cpu (default) or cuda
   --json      write the JSON report to this file

@@ -10,10 +10,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import {
-  assertBenchReport, BenchGateError, benchCase, benchOp, CASE_FIELDS, expertLoadFromLogits, makeBenchReport, markdownTable,
+  assertBenchReport, BENCH_OPS, BenchGateError, benchCase, benchOp, CASE_FIELDS, expertLoadFromLogits, makeBenchReport, markdownTable,
   REPORT_FIELDS, svgChart, writeReportJson, type BenchReport,
 } from '../../src/bench/index.js';
+import { suiteOpCases } from '../../src/bench/suite.js';
 import { loadNativeAddon } from '../../src/native/index.js';
+import type { TensorArray } from '../../src/native/types.js';
 import { cli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qh-bench-'));
@@ -157,6 +159,46 @@ describe('benchOp (CPU, tiny shape)', () => {
   });
 });
 
+describe('benchOp: every op (CPU, tiny --quick cases)', () => {
+  /** Breaks the first element of every output (+1: an f32 far outside any bound, an i32 a different id). */
+  const corrupt = (out: Record<string, TensorArray>): void => {
+    for (const a of Object.values(out)) a[0] = a[0]! + 1;
+  };
+  const cases = BENCH_OPS.filter((op) => op !== 'MATMUL').flatMap((op) => suiteOpCases(op, 'cpu', true, 1));
+
+  it('every op except MATMUL has a quick case; GDN has serial and chunked, ATTENTION every cache type', () => {
+    expect(new Set(cases.map((c) => c.op))).toEqual(new Set(BENCH_OPS.filter((op) => op !== 'MATMUL')));
+    const gdn = cases.filter((c) => c.op === 'GATED_DELTA_NET').map((c) => (c as { mode?: string }).mode);
+    expect(new Set(gdn)).toEqual(new Set(['serial', 'chunked']));
+    const caches = cases.filter((c) => c.op === 'ATTENTION').map((c) => (c as { cache?: string }).cache);
+    expect(new Set(caches)).toEqual(new Set(['f32', 'f16', 'q8_0']));
+  });
+
+  it.each(cases.map((c, i) => [`${c.op} #${i}`, c] as const))('%s: gate passes, figures consistent; a corrupted output fails the gate', async (_, c) => {
+    const r = await benchOp({ ...c, time: 5, floor: { copyGBs: 10, gemmTflops: 100 } });
+    expect(r.case.gate).not.toBe('');
+    expect(r.case.kind).toBe('op');
+    expect(r.case.shape).toMatchObject({ op: c.op });
+    expect(r.bytes).toBeGreaterThan(0);
+    expect(r.case.gbs! * 1e9 * (r.case.median_ms / 1e3)).toBeCloseTo(r.bytes, 3);
+    if (r.case.pct_of_floor !== null) expect(r.case.pct_of_floor).toBeCloseTo((100 * r.case.gbs!) / 10, 6);
+    await expect(benchOp({ ...c, time: 5, floor: { copyGBs: 10 }, corrupt })).rejects.toMatchObject({ code: 'BENCH_GATE_FAILED' });
+  });
+
+  it('ATTENTION prefill and GDN report flops; CPU compute-bound cases have no floor', async () => {
+    const a = await benchOp({ op: 'ATTENTION', shape: { d: 32, hq: 2, hkv: 1, t: 4, pos: 3 }, cache: 'f32', threads: 1, time: 5 });
+    expect(a.case.tflops).toBeGreaterThan(0);
+    expect(a.case.pct_of_floor).toBeNull();
+    expect(a.case.variant).toMatchObject({ cache: 'f32' });
+  });
+
+  it('bad shapes: typed INVALID_ARGUMENT naming the parameter', async () => {
+    await expect(benchOp({ op: 'RMS_NORM', shape: { n: 0, rows: 1 } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { parameter: 'shape.n' } });
+    await expect(benchOp({ op: 'ATTENTION', shape: { d: 32, hq: 3, hkv: 2, pos: 1 } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { parameter: 'shape.hq' } });
+    await expect(benchOp({ op: 'GATED_DELTA_NET', shape: { dk: 8, dv: 8, nk: 2, nv: 2 }, mode: 'fast' as 'serial' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { parameter: 'mode' } });
+  });
+});
+
 describe('qwen-hybrid bench (CLI)', () => {
   it('argument errors are usage errors (exit 2), before anything runs', async () => {
     for (const args of [['--ops', 'NOPE'], ['--backend', 'tpu'], ['--threads', '0'], ['--threads', 'x'], ['--shapes', 'qwen99'], ['--samples', '0'], ['--bogus'], ['--ops', ',']]) {
@@ -196,5 +238,25 @@ describe('qwen-hybrid bench (CLI)', () => {
     const s = readFileSync(svg, 'utf8');
     checkXml(s);
     expect(s.match(/<rect class="bar"/g)).toHaveLength(report.cases.length);
+  });
+
+  it('--ops all --quick: one case per (op, variant), every op present; op names are case-insensitive', async () => {
+    const json = join(dir, 'all.json');
+    const r = await cli(['bench', '--ops', 'all', '--quick', '--threads', '1', '--json', json]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
+    assertBenchReport(report);
+    const ops = new Set(report.cases.map((c) => c.shape?.op));
+    expect(ops).toEqual(new Set(BENCH_OPS));
+    const names = report.cases.map((c) => c.name);
+    expect(new Set(names).size).toBe(names.length);
+    const two = await cli(['bench', '--ops', 'attention,Gated_Delta_Net', '--quick', '--threads', '1']);
+    expect(two.code, two.stderr).toBe(0);
+    expect(two.stdout).toMatch(/\| ATTENTION /);
+    expect(two.stdout).toMatch(/\| GATED_DELTA_NET /);
+    expect(two.stdout).not.toMatch(/\| MATMUL /);
+    const bad = await cli(['bench', '--ops', 'attention,softmax']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown op 'SOFTMAX'.*GATED_DELTA_NET/);
   });
 });

@@ -12,9 +12,12 @@
 #   model      npm run test:gpu on test/gpu/model.test.ts (whole model vs CPU)     → test-gpu-model.log
 #   sanitize   compute-sanitizer memcheck over the per-op files                     → sanitize-memcheck.log
 #   racecheck  compute-sanitizer racecheck over attention / GDN / sample           → sanitize-racecheck.log
-#   bench      bench/gpu/{reference,matmul,gdn}.bench.ts                           → bench-*.log + results/*.json
+#   bench      bench/gpu/{reference,matmul,gdn}.bench.ts (or one: bench-reference, bench-matmul, bench-gdn)
+#                                                                                   → bench-*.log + results/*.json
 #   e2e        bench/gpu/e2e.bench.ts (writes two real-shape GGUFs, 39 GB of disk) → bench-e2e.log + results/*.json
 # Exit status: the number of failed steps (0 = all passed). A summary line per step goes to OUT/summary.txt.
+# The device tool allows 600 s per command and 1800 s per session: each step is capped at 540 s, so run one or two
+# steps per device call, most important first: `info ops`, `model`, `bench`, `sanitize`, `racecheck`, `e2e`.
 set -uo pipefail
 
 out=${1:?usage: scripts/gpu-checklist.sh OUT_DIR [steps...]}
@@ -45,20 +48,21 @@ for step in "${steps[@]}"; do
       run info 60 info.txt bash -c 'nvidia-smi; node -e "const a = require(\"./build/Release/qwen_hybrid.node\"); console.log(JSON.stringify({ build: a.buildInfo(), devices: a.cudaDevices() }, null, 2))"' ;;
     ops)
       # shellcheck disable=SC2086
-      run ops 900 test-gpu-ops.log npx vitest run --config vitest.gpu.config.ts $ops_files ;;
+      run ops 540 test-gpu-ops.log npx vitest run --config vitest.gpu.config.ts $ops_files ;;
     model)
-      run model 900 test-gpu-model.log npx vitest run --config vitest.gpu.config.ts test/gpu/model.test.ts ;;
+      run model 540 test-gpu-model.log npx vitest run --config vitest.gpu.config.ts test/gpu/model.test.ts ;;
     sanitize)
       # shellcheck disable=SC2086
-      run sanitize 1200 sanitize-memcheck.log node scripts/test-gpu-sanitize.mjs --tool memcheck $ops_files ;;
+      run sanitize 540 sanitize-memcheck.log node scripts/test-gpu-sanitize.mjs --tool memcheck $ops_files ;;
     racecheck)
-      run racecheck 1200 sanitize-racecheck.log node scripts/test-gpu-sanitize.mjs --tool racecheck test/gpu/ops-attention.test.ts test/gpu/ops-gdn.test.ts test/gpu/sample.test.ts ;;
-    bench)
-      for b in reference matmul gdn; do
-        [[ -f bench/gpu/$b.bench.ts ]] && run "bench:$b" 900 "bench-$b.log" node --import tsx "bench/gpu/$b.bench.ts"
+      run racecheck 540 sanitize-racecheck.log node scripts/test-gpu-sanitize.mjs --tool racecheck test/gpu/ops-attention.test.ts test/gpu/ops-gdn.test.ts test/gpu/sample.test.ts ;;
+    bench | bench-reference | bench-matmul | bench-gdn)
+      [[ $step == bench ]] && benches=(reference matmul gdn) || benches=("${step#bench-}")
+      for b in "${benches[@]}"; do
+        run "bench-$b" 540 "bench-$b.log" node --import tsx "bench/gpu/$b.bench.ts"
       done ;;
     e2e)
-      run e2e 1800 bench-e2e.log node --import tsx bench/gpu/e2e.bench.ts ;;
+      run e2e 540 bench-e2e.log node --import tsx bench/gpu/e2e.bench.ts ;;
     *)
       echo "gpu-checklist: unknown step '$step'" | tee -a "$out/summary.txt"
       failed=$((failed + 1)) ;;

@@ -63,6 +63,18 @@ using Q8DotFn = float (*)(const void* wrow, const void* xq, int64_t k);
 // Pure: the dot for weight type w at the highest ISA <= isa that has one (null when act_quant_for(w) = None).
 Q8DotFn select_q8_dot(DType w, Isa isa);
 Q8DotFn q8_dot_scalar(DType w);
+// The per-ISA files list their dots as a table; this looks a type up in one (null when absent).
+struct Q8DotEntry {
+  DType type;
+  Q8DotFn f;
+};
+template <size_t N>
+Q8DotFn find_q8_dot(const Q8DotEntry (&table)[N], DType w) {
+  for (const Q8DotEntry& e : table)
+    if (e.type == w) return e.f;
+  return nullptr;
+}
+
 Q8DotFn q8_dot_avx2(DType w);    // null on non-x86 builds or types without an AVX2 version
 Q8DotFn q8_dot_avx512(DType w);  // AVX-512 F/BW/VL/DQ: Q4_K, Q5_K, Q6_K only (null otherwise)
 

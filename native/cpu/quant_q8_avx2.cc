@@ -154,11 +154,7 @@ float dot_q40(const void* wrow, const void* xq, int64_t k) {
   return hsum(acc);
 }
 
-struct Entry {
-  DType type;
-  Q8DotFn f;
-};
-const Entry kEntries[] = {
+const Q8DotEntry kEntries[] = {
     {DType::Q4_K, dot_qk45<false>}, {DType::Q5_K, dot_qk45<true>}, {DType::Q6_K, dot_q6k},
     {DType::Q8_0, dot_q80},         {DType::Q4_0, dot_q40},
 };
@@ -174,9 +170,7 @@ const Entry kEntries[] = {
 
 namespace qh::cpu {
 Q8DotFn q8_dot_avx2(DType w) {
-  for (const Entry& e : kEntries)
-    if (e.type == w) return e.f;
-  return nullptr;
+  return find_q8_dot(kEntries, w);
 }
 }  // namespace qh::cpu
 

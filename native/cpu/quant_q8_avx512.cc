@@ -155,11 +155,7 @@ float dot_q6k(const void* wrow, const void* xq, int64_t k) {
   return _mm512_reduce_add_ps(acc);
 }
 
-struct Entry {
-  DType type;
-  Q8DotFn f;
-};
-const Entry kEntries[] = {{DType::Q4_K, dot_qk45<false>}, {DType::Q5_K, dot_qk45<true>}, {DType::Q6_K, dot_q6k}};
+const Q8DotEntry kEntries[] = {{DType::Q4_K, dot_qk45<false>}, {DType::Q5_K, dot_qk45<true>}, {DType::Q6_K, dot_q6k}};
 
 }  // namespace
 }  // namespace qh::cpu
@@ -175,9 +171,7 @@ const Entry kEntries[] = {{DType::Q4_K, dot_qk45<false>}, {DType::Q5_K, dot_qk45
 
 namespace qh::cpu {
 Q8DotFn q8_dot_avx512(DType w) {
-  for (const Entry& e : kEntries)
-    if (e.type == w) return e.f;
-  return nullptr;
+  return find_q8_dot(kEntries, w);
 }
 }  // namespace qh::cpu
 

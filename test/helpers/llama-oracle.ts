@@ -15,6 +15,7 @@
  * on batch shape. `llamaLogits` (one batch) vs `llamaOneTokenLogits` (one decode per token) measures that noise.
  */
 import { LlamaLogLevel, getLlama, type Llama, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
+import { readFileSync } from 'node:fs';
 import { Rng } from '../../src/quant/index.js';
 import { buildTinyVocab } from '../../src/tokenizer/tiny-vocab.js';
 
@@ -196,4 +197,22 @@ export function maxAbsDiff(a: readonly Float32Array[], b: readonly Float32Array[
     }
   });
   return m;
+}
+
+/**
+ * Which ggml CPU variant llama.cpp loaded (e.g. `libggml-cpu-haswell.so`, `-zen4`, `-sapphirerapids`): read from
+ * /proc/self/maps where it exists, plus ggml's feature line (`llama.systemInfo`). Printed by the fidelity tests so
+ * that a failure report names the CPU family it came from; never asserted on.
+ */
+export function ggmlCpuVariant(llama: Llama): string {
+  let lib = 'unknown (no /proc/self/maps)';
+  try {
+    const maps = readFileSync('/proc/self/maps', 'utf8');
+    const libs = [...new Set([...maps.matchAll(/libggml-cpu[^/\s]*\.so/g)].map((m) => m[0]))];
+    lib = libs.join(', ') || 'none mapped';
+  } catch {
+    // not Linux: the feature line below still says what the variant uses
+  }
+  const features = llama.systemInfo.replace(/\s*\|\s*$/, '').trim();
+  return `${lib}; ${features}`;
 }

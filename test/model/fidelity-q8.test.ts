@@ -12,8 +12,13 @@
  *    one-token noise. At most PROMPT_LEN / 10 positions may be excused this way (a wrong SIMD kernel would flip many);
  *  - |Δlogit| statistics (max, mean) of ours-q8 vs llama.cpp, next to ours-exact vs llama.cpp, are reported, and
  *    ours-q8 must be at least as close to llama.cpp as ours-exact in mean (it quantizes the activations as it does:
- *    Q8_K / Q8_0 with an f16 scale, and f16 / bf16 rounding for F16 / BF16 weights), and within 3× llama.cpp's own
- *    mean batched-vs-one-token |Δlogit|.
+ *    Q8_K / Q8_0 with an f16 scale, and f16 / bf16 rounding for F16 / BF16 weights), and close at least a quarter of
+ *    that gap: min(mean |ours-q8 − llama batched|, mean |ours-q8 − llama 1-token|) ≤ 0.75 × mean |ours-exact −
+ *    llama batched|. Measured on haswell (AVX2) ggml: 0.15 / 0.30 / 0.12 / 0.44 for the four presets.
+ *    The bound used to be "within 3× llama.cpp's own batched-vs-one-token mean |Δ|", but that noise belongs to the
+ *    ggml CPU variant (0 for some type mixes on Sapphire Rapids, 3.5× there on moe-r2), not to our numerics; ours-exact
+ *    computes the same function on every CPU (the exact-twin test), so the gap it leaves is a CPU-independent scale.
+ *    Zero batched-vs-one-token noise is valid (every position with a margin is then checked).
  */
 import { LlamaLogLevel, getLlama, type Llama, type LlamaContextSequence, type Token } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +26,7 @@ import { loadModel, type Model } from '../../src/model/index.js';
 import { TINY_PRESETS, TINY_PRESET_NAMES } from '../../src/model/tiny/index.js';
 import { Rng } from '../../src/quant/index.js';
 import { buildTinyVocab } from '../../src/tokenizer/tiny-vocab.js';
+import { ggmlCpuVariant } from '../helpers/llama-oracle.js';
 import { getTinyModel } from '../helpers/model-cache.js';
 
 const PROMPT_LEN = 80;
@@ -158,7 +164,7 @@ describe.each(TINY_PRESET_NAMES)('q8 activations vs llama.cpp (same quantized fi
     const batched = await llamaLogits(path, tokens, config.nVocab, false);
     const serial = await llamaLogits(path, tokens, config.nVocab, true);
     const noise = diff(batched, serial);
-    expect(noise.max).toBeGreaterThan(0);
+    expect(Number.isFinite(noise.max)).toBe(true); // may be 0 on some ggml CPU variants
     const q8B = diff(mineQ8, batched), q8S = diff(mineQ8, serial), f32B = diff(mineF32, batched), q8F32 = diff(mineQ8, mineF32);
 
     let checked = 0, agree = 0, excused = 0;
@@ -174,6 +180,7 @@ describe.each(TINY_PRESET_NAMES)('q8 activations vs llama.cpp (same quantized fi
       expect(a, `argmax at position ${i} (llama.cpp margin ${margin(batched[i]!).toFixed(4)}, noise ${noise.max.toFixed(4)})`).toBe(argmax(batched[i]!));
     }
     const f = (d: { max: number; mean: number }): string => `max ${d.max.toFixed(4)} mean ${d.mean.toExponential(2)}`;
+    console.log(`[fidelity-q8 ${preset}] ggml CPU variant: ${ggmlCpuVariant(llama)}`);
     console.log(
       `[fidelity-q8 ${preset}] |Δlogit|: llama batched vs 1-token (noise) ${f(noise)}; ours-q8 vs llama batched ${f(q8B)}; ` +
         `ours-q8 vs llama 1-token ${f(q8S)}; ours-f32 vs llama batched ${f(f32B)}; ours-q8 vs ours-f32 ${f(q8F32)}; ` +
@@ -185,8 +192,7 @@ describe.each(TINY_PRESET_NAMES)('q8 activations vs llama.cpp (same quantized fi
     expect(q8F32.max).toBeGreaterThan(0);
     // … towards llama.cpp's: on average closer to its quantized-activation logits than the exact mode is.
     expect(q8B.mean).toBeLessThanOrEqual(f32B.mean);
-    // … and within llama.cpp's own noise scale: mean |Δ| at most 3× its batched-vs-one-token mean |Δ| (measured:
-    // 0.6–2.1×; exact mode: 2.4–6×).
-    expect(q8B.mean).toBeLessThanOrEqual(3 * noise.mean);
+    // … and closes at least a quarter of the exact mode's gap (CPU-independent scale; see the header).
+    expect(Math.min(q8B.mean, q8S.mean)).toBeLessThanOrEqual(0.75 * f32B.mean);
   });
 });

@@ -6,7 +6,11 @@
  *     of ours agree within 1e-3 and the argmax is equal; 16 greedy tokens are identical.
  *  2. OUR engine vs llama.cpp on the quantized file itself (which quantizes activations): argmax equal wherever
  *     llama.cpp's top-1 margin exceeds its own noise, measured as max |Δlogit| between its batched and its
- *     one-token-at-a-time evaluation of the same prompt.
+ *     one-token-at-a-time evaluation of the same prompt. That noise is a property of the ggml CPU variant
+ *     node-llama-cpp loads (haswell, zen4, sapphirerapids/AMX, …), not of our numerics: it is 0 for dense-r2 on
+ *     Sapphire Rapids, and 0 is a valid outcome (every position with a margin is then checked). Where llama.cpp's
+ *     quantized argmax and its exact-F32-twin argmax differ above the noise, ours must equal the twin's (the same
+ *     function); how often that happens is llama.cpp's own behaviour and is reported, not bounded.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/model/index.js';
@@ -14,6 +18,8 @@ import { TINY_PRESETS, TINY_PRESET_NAMES } from '../../src/model/tiny/index.js';
 import {
   argmax,
   disposeOracleLlama,
+  getOracleLlama,
+  ggmlCpuVariant,
   llamaLogits,
   llamaOneTokenLogits,
   llamaRun,
@@ -77,7 +83,8 @@ describe.each(TINY_PRESET_NAMES)('fidelity vs llama.cpp: %s', (preset) => {
     const twin = await llamaLogits(twinPath, tokens, config.nVocab);
     let noise = 0;
     for (let i = 0; i < tokens.length; i++) for (let j = 0; j < config.nVocab; j++) noise = Math.max(noise, Math.abs(batched[i]![j]! - serial[i]![j]!));
-    expect(noise).toBeGreaterThan(0); // activation quantization differs by batch shape (oracle doc)
+    // noise may be 0: some ggml CPU variants have no batch-shape-dependent kernels for this type mix.
+    expect(Number.isFinite(noise)).toBe(true);
     let checked = 0, agree = 0, maxOursVsLlama = 0;
     const selfDisagree: string[] = [];
     for (let i = 0; i < tokens.length; i++) {
@@ -96,9 +103,11 @@ describe.each(TINY_PRESET_NAMES)('fidelity vs llama.cpp: %s', (preset) => {
       checked++;
       expect(a, `argmax at position ${i} (llama.cpp margin ${margin(batched[i]!).toFixed(3)}, noise ${noise.toFixed(3)})`).toBe(argmax(batched[i]!));
     }
+    console.log(`[fidelity ${preset}] ggml CPU variant: ${ggmlCpuVariant(await getOracleLlama())}`);
     console.log(`[fidelity ${preset}] ours vs llama.cpp(quantized): llama noise (batched vs 1-token) max|Δlogit| ${noise.toFixed(4)}; ours vs llama max|Δlogit| ${maxOursVsLlama.toFixed(4)}; argmax agree ${agree}/${tokens.length}; checked (margin > noise) ${checked}; llama quantized≠twin above noise at ${selfDisagree.join(', ') || 'none'}`);
-    // The check must bite, and llama.cpp's self-disagreement must stay the exception.
-    expect(checked).toBeGreaterThanOrEqual(PROMPT_LEN / 4);
-    expect(selfDisagree.length).toBeLessThanOrEqual(PROMPT_LEN / 8);
+    // The check must bite: positions compared against llama.cpp's quantized argmax or, where it disagrees with its own
+    // twin, against the twin's. Zero noise only adds positions (every margin > 0 counts).
+    expect(checked + selfDisagree.length).toBeGreaterThanOrEqual(PROMPT_LEN / 4);
+    expect(checked).toBeGreaterThanOrEqual(PROMPT_LEN / 8);
   });
 });

@@ -8,6 +8,7 @@ export const ERROR_CODES = [
   // I/O
   'FILE_NOT_FOUND',
   'FILE_READ_ERROR',
+  'FILE_WRITE_ERROR',
   // GGUF container
   'GGUF_BAD_MAGIC',
   'GGUF_UNSUPPORTED_VERSION',
@@ -48,6 +49,9 @@ export const ERROR_CODES = [
   'OUT_OF_MEMORY',
   'DISPOSED', // a native-backed object used after dispose()
   'ABORTED', // an AbortSignal fired; checked between steps
+  'SESSION_BUSY', // a session already runs a generation (one at a time per session; use another session)
+  'SNAPSHOT_CORRUPT', // a session snapshot file whose checksum does not match its bytes (damaged, truncated, appended to)
+  'STREAM_CONSUMED', // a generate() / chat() stream iterated a second time: a stream is iterable once
   // usage
   'INVALID_ARGUMENT',
   'USAGE',

@@ -25,6 +25,10 @@
  * a union with "string": JSON-decoded only when the text is a JSON number, boolean, null, object or
  * array — so without a schema "42" becomes 42 (pass `tools` to keep string-typed digits as text).
  * A value cannot contain the text `</parameter>`.
+ *
+ * Every tool call gets an `id` when it completes (the model writes none; a JSON body's own "id" is ignored):
+ * `call_` + 24 random characters of [A-Za-z0-9] (OpenAI's shape; ~143 bits, so ids do not collide across the
+ * responses of a server either), or `toolCallId(index)` for reproducible output.
  */
 import { QwenHybridError } from '../errors.js';
 import { toolFunction } from './template.js';
@@ -44,6 +48,24 @@ export interface ChatOutputParserOptions {
   startInReasoning?: boolean;
   /** Tool schemas, used to type parameter values. */
   tools?: readonly ToolDefinition[];
+  /**
+   * The id of the `index`-th tool call of this output (0-based). Must return distinct non-empty strings
+   * (INVALID_ARGUMENT otherwise). Default: `randomToolCallId()`.
+   */
+  toolCallId?: (index: number) => string;
+}
+
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** `call_` + 24 characters of [A-Za-z0-9] from crypto.getRandomValues (bytes ≥ 248 redrawn: no modulo bias). */
+export function randomToolCallId(): string {
+  let id = 'call_';
+  const buf = new Uint8Array(32);
+  while (id.length < 29) {
+    globalThis.crypto.getRandomValues(buf);
+    for (const b of buf) if (b < 248 && id.length < 29) id += ID_ALPHABET[b % 62];
+  }
+  return id;
 }
 
 type Mode = 'reasoning' | 'content' | 'tool';
@@ -73,9 +95,15 @@ export class ChatOutputParser {
   private reasoning = '';
   private content = '';
   private readonly toolCalls: ToolCall[] = [];
+  private readonly toolCallId: (index: number) => string;
+  private readonly ids = new Set<string>();
 
   constructor(opts: ChatOutputParserOptions = {}) {
     const startInReasoning = opts.startInReasoning ?? false;
+    if (opts.toolCallId !== undefined && typeof opts.toolCallId !== 'function') {
+      throw new QwenHybridError('INVALID_ARGUMENT', `ChatOutputParser: toolCallId must be a function (index) => string, got ${typeof opts.toolCallId}`, { parameter: 'toolCallId' });
+    }
+    this.toolCallId = opts.toolCallId ?? randomToolCallId;
     this.mode = startInReasoning ? 'reasoning' : 'content';
     this.thinkAllowed = !startInReasoning;
     for (const t of opts.tools ?? []) {
@@ -209,8 +237,14 @@ export class ChatOutputParser {
     const r = parseToolCall(this.buf, this.paramSchemas);
     if (r.kind === 'complete') {
       this.pendingWs = '';
-      this.toolCalls.push(r.call);
-      this.events.push({ type: 'tool_call', call: r.call });
+      const id = this.toolCallId(this.toolCalls.length);
+      if (typeof id !== 'string' || id === '' || this.ids.has(id)) {
+        throw new QwenHybridError('INVALID_ARGUMENT', `ChatOutputParser: toolCallId(${this.toolCalls.length}) returned ${JSON.stringify(id) ?? String(id)}; ids must be distinct non-empty strings`, { parameter: 'toolCallId' });
+      }
+      this.ids.add(id);
+      const call: ToolCall = { id, ...r.call };
+      this.toolCalls.push(call);
+      this.events.push({ type: 'tool_call', call });
       this.buf = this.buf.slice(r.end);
       this.mode = 'content';
       this.leadStrip = 'whitespace';
@@ -280,7 +314,7 @@ function partialTagSuffix(s: string, tag: string): number {
   return 0;
 }
 
-type ToolParse = { kind: 'complete'; call: ToolCall; end: number } | { kind: 'incomplete'; inValue?: boolean } | { kind: 'malformed' };
+type ToolParse = { kind: 'complete'; call: Omit<ToolCall, 'id'>; end: number } | { kind: 'incomplete'; inValue?: boolean } | { kind: 'malformed' };
 const INCOMPLETE: ToolParse = { kind: 'incomplete' };
 /** Waiting for `</parameter>` or `</tool_call>` after a value / JSON body. */
 const INCOMPLETE_IN_VALUE: ToolParse = { kind: 'incomplete', inValue: true };

@@ -47,6 +47,12 @@ export interface RenderOptions {
 
 /** A parsed tool call. `raw` is the exact `<tool_call>…</tool_call>` text the model wrote. */
 export interface ToolCall {
+  /**
+   * OpenAI-style id, `call_` + 24 random letters and digits unless ChatOutputParserOptions.toolCallId says otherwise:
+   * unique within one output, the same in the `tool_call` event and in the result (it is the same object), so a
+   * server can send it and match the `tool` message's `tool_call_id` against it.
+   */
+  id: string;
   name: string;
   arguments: Record<string, unknown>;
   raw: string;

@@ -10,6 +10,7 @@ import { BENCH_OPS, type BenchOpName } from '../bench/op.js';
 import { writeReportJson } from '../bench/report.js';
 import { runBenchSuite } from '../bench/suite.js';
 import { SYNTHETIC_SHAPES, type SyntheticShapeName } from '../model/synthetic.js';
+import { resolveThreads } from '../runtime/threads.js';
 import { parseCommandArgs, UsageError, type Output } from './io.js';
 import { numberFlag } from './run.js';
 
@@ -66,8 +67,9 @@ export async function benchCommand(argv: string[], io: Output): Promise<number> 
   }
   const e2e = values.e2e || values.ops === undefined;
   if (values.ops === undefined && !values.e2e) ops = [...BENCH_OPS];
-  const threads = numberFlag('bench', 'threads', values.threads, true);
-  if (threads !== undefined && threads < 1) throw new UsageError(`bench: --threads must be ≥ 1, got ${threads}`);
+  const requestedThreads = numberFlag('bench', 'threads', values.threads, true);
+  if (requestedThreads !== undefined && requestedThreads < 1) throw new UsageError(`bench: --threads must be ≥ 1, got ${requestedThreads}`);
+  const threads = resolveThreads(requestedThreads, { warn: (m) => io.err(`warning: ${m}\n`) });
   const samples = numberFlag('bench', 'samples', values.samples, true);
   if (samples !== undefined && samples < 1) throw new UsageError(`bench: --samples must be ≥ 1, got ${samples}`);
   let shapes: SyntheticShapeName[] | undefined;

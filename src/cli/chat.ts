@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import type { ChatMessage } from '../chat/types.js';
 import type { Session } from '../model/index.js';
 import { chat, renderChatPrompt } from '../runtime/chat.js';
-import { parseCommandArgs, processOutput, type Output } from './io.js';
+import { outputClosedSignal, parseCommandArgs, processOutput, UsageError, type Output } from './io.js';
 import { formatStats, interruptSignal, MODEL_OPTIONS, numberFlag, openModel, SAMPLING_OPTIONS, samplingFromFlags } from './run.js';
 
 export const CHAT_HELP = `Usage: qwen-hybrid chat [-m <model.gguf>] [--no-think] [--system <text>] [options]
@@ -44,6 +44,7 @@ export async function chatCommand(argv: string[], io: Output, input: Readable = 
     return 0;
   }
   const maxTokens = numberFlag('chat', 'max-tokens', values['max-tokens'], true) ?? 2048;
+  if (maxTokens < 0) throw new UsageError(`chat: --max-tokens must be ≥ 0, got ${maxTokens}`);
   const sampling = samplingFromFlags('chat', values);
   const thinking = !values['no-think'];
   const model = await openModel('chat', values, io, { allowDemo: true });
@@ -51,6 +52,9 @@ export async function chatCommand(argv: string[], io: Output, input: Readable = 
   const messages: ChatMessage[] = values.system !== undefined ? [{ role: 'system', content: values.system }] : [];
   let session: Session = model.createSession();
   const rl = createInterface({ input, terminal: false });
+  const closed = outputClosedSignal(io);
+  const onClosed = (): void => rl.close(); // also ends a wait for the next line
+  closed?.addEventListener('abort', onClosed, { once: true });
   try {
     if (tty) io.out('> ');
     for await (const line of rl) {
@@ -80,6 +84,7 @@ export async function chatCommand(argv: string[], io: Output, input: Readable = 
         }
         if (inReasoning) io.out(tty ? RESET : '\n</think>');
         const r = await stream.result;
+        if (closed?.aborted) break; // stdout's reader went away: stop quietly
         io.out('\n');
         io.err(formatStats(r.stats));
         messages.push({ role: 'assistant', content: r.content, ...(r.reasoning ? { reasoning_content: r.reasoning } : {}) });
@@ -90,6 +95,7 @@ export async function chatCommand(argv: string[], io: Output, input: Readable = 
     }
     return 0;
   } finally {
+    closed?.removeEventListener('abort', onClosed);
     rl.close();
     session.dispose();
     model.dispose();

@@ -8,7 +8,8 @@ import { nativeInfo } from '../native/index.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { formatNativeInfo } from './info.js';
 import { formatReport } from './inspect.js';
-import { parseCommandArgs, UsageError, type Output } from './io.js';
+import { outputClosedSignal, parseCommandArgs, UsageError, type Output } from './io.js';
+import { interruptSignal } from './run.js';
 
 export const DEMO_HELP = `Usage: qwen-hybrid demo [--text <s>]
 
@@ -33,6 +34,8 @@ export async function demoCommand(argv: string[], io: Output): Promise<number> {
     io.out(DEMO_HELP);
     return 0;
   }
+  const maxTokens = values.n === undefined ? 32 : /^\s*\+?\d+\s*$/.test(values.n) ? Number(values.n) : NaN;
+  if (!Number.isSafeInteger(maxTokens) || maxTokens < 1) throw new UsageError(`demo: -n expects a positive integer, got '${values.n}'`);
   io.out('qwen-hybrid demo: the built-in tiny qwen35 model has RANDOM weights; its outputs mean nothing.\n\n');
 
   io.out('== native addon\n');
@@ -60,14 +63,18 @@ export async function demoCommand(argv: string[], io: Output): Promise<number> {
   const promptIds = tokenizer.encode(prompt, { special: true });
   io.out(`\n== chat prompt (${promptIds.length} tokens with special parsing)\n${prompt}\n`);
 
-  const maxTokens = values.n === undefined ? 32 : Number(values.n);
-  if (!Number.isSafeInteger(maxTokens) || maxTokens < 1) throw new UsageError(`demo: -n expects a positive integer, got '${values.n}'`);
   await using loaded = await loadModel(demo.path, { backend: 'auto' });
   await using session = loaded.createSession();
   io.out(`\n== generation (${loaded.backend}: ${loaded.backendReason}; greedy, ${maxTokens} tokens; random weights → noise)\n`);
-  const stream = generate(session, promptIds, { temperature: 0, maxTokens });
-  for await (const chunk of stream) io.out(chunk.text);
-  const stats = await stream.stats;
-  io.out(`\n\nprompt ${stats.promptTokens} tokens at ${stats.promptTokensPerSecond.toFixed(1)} tok/s, generated ${stats.generatedTokens} tokens at ${stats.tokensPerSecond.toFixed(1)} tok/s (stop: ${stats.stopReason})\n`);
+  const { signal, done } = interruptSignal(io);
+  try {
+    const stream = generate(session, promptIds, { temperature: 0, maxTokens, signal });
+    for await (const chunk of stream) io.out(chunk.text);
+    const stats = await stream.stats;
+    if (outputClosedSignal(io)?.aborted) return 0; // stdout's reader went away: stop quietly
+    io.out(`\n\nprompt ${stats.promptTokens} tokens at ${stats.promptTokensPerSecond.toFixed(1)} tok/s, generated ${stats.generatedTokens} tokens at ${stats.tokensPerSecond.toFixed(1)} tok/s (stop: ${stats.stopReason})\n`);
+  } finally {
+    done();
+  }
   return 0;
 }

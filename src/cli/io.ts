@@ -24,21 +24,96 @@ export interface Output {
   readonly isTTY: boolean;
 }
 
+/**
+ * The real process's stdout/stderr. A reader that closes early (`qwen-hybrid run … | head`) makes writes fail with
+ * EPIPE: that ends the output, it is not an error. `stdoutClosed` fires (commands stop generating), later writes are
+ * dropped and the command exits 0 without a word, as `yes | head` does. Any stdout error ends the output the same
+ * way; errors on stderr are dropped (there is nowhere left to report them).
+ */
+const stdoutClosedCtl = new AbortController();
+export const stdoutClosed: AbortSignal = stdoutClosedCtl.signal;
+let watching = false;
+
+function watchStdio(): void {
+  if (watching) return;
+  watching = true;
+  process.stdout.on('error', () => stdoutClosedCtl.abort());
+  process.stderr.on('error', () => {});
+}
+
 export const processOutput: Output = {
-  out: (t) => void process.stdout.write(t),
-  err: (t) => void process.stderr.write(t),
+  out: (t) => {
+    watchStdio();
+    if (stdoutClosed.aborted) return;
+    try {
+      process.stdout.write(t);
+    } catch {
+      stdoutClosedCtl.abort();
+    }
+  },
+  err: (t) => {
+    watchStdio();
+    try {
+      process.stderr.write(t);
+    } catch {
+      /* stderr gone: nowhere to report */
+    }
+  },
   get isTTY() {
     return Boolean(process.stdout.isTTY);
   },
 };
 
+/** For the real process: fires when stdout's reader has gone (see stdoutClosed); never for other outputs. */
+export function outputClosedSignal(io: Output): AbortSignal | undefined {
+  if (io !== processOutput) return undefined;
+  watchStdio();
+  return stdoutClosed;
+}
+
 type Options = NonNullable<ParseArgsConfig['options']>;
 export type ParsedCommandArgs<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>>;
 
-/** parseArgs in strict mode; its errors become UsageError naming the command. */
+const NEGATIVE_NUMBER = /^-(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * parseArgs refuses `--repeat-last-n -1` (a value that starts with '-' is "ambiguous"); only `--repeat-last-n=-1`
+ * parses. A value-taking option (`--name` or `-x`, no inline value) followed by a negative number becomes
+ * `--name=<number>`: no option name starts with a digit, so the number can only be that option's value.
+ */
+export function joinNegativeValues(argv: readonly string[], options: Options): string[] {
+  const takesValue = (arg: string): string | undefined => {
+    if (arg.startsWith('--') && !arg.includes('=')) {
+      const name = arg.slice(2);
+      return options[name]?.type === 'string' ? name : undefined;
+    }
+    if (/^-[^-]$/.test(arg)) return Object.keys(options).find((k) => options[k]!.short === arg[1] && options[k]!.type === 'string');
+    return undefined;
+  };
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = takesValue(arg);
+    const next = argv[i + 1];
+    if (name !== undefined && next !== undefined) {
+      // The next arg is this option's value either way; only a negative number needs joining.
+      out.push(...(NEGATIVE_NUMBER.test(next.trim()) ? [`--${name}=${next}`] : [arg, next]));
+      i++;
+      continue;
+    }
+    out.push(arg);
+  }
+  return out;
+}
+
+/** parseArgs in strict mode (negative numbers allowed as separate values); its errors become UsageError naming the command. */
 export function parseCommandArgs<O extends Options>(command: string, argv: string[], options: O, allowPositionals: boolean): ParsedCommandArgs<O> {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return parseArgs({ args: joinNegativeValues(argv, options), options, strict: true, allowPositionals });
   } catch (e) {
     const msg = e instanceof Error ? e.message.replace(/\. To specify a positional argument.*$/s, '') : String(e);
     throw new UsageError(`${command}: ${msg} (see 'qwen-hybrid ${command} --help')`);

@@ -10,7 +10,8 @@ import { benchCommand, BENCH_HELP } from './bench.js';
 import { demoCommand, DEMO_HELP } from './demo.js';
 import { infoCommand, INFO_HELP } from './info.js';
 import { inspectCommand, INSPECT_HELP } from './inspect.js';
-import { processOutput, reportError, UsageError, type Output } from './io.js';
+import { isQwenHybridError } from '../errors.js';
+import { EXIT_OK, outputClosedSignal, processOutput, reportError, UsageError, type Output } from './io.js';
 import { templateCommand, TEMPLATE_HELP } from './template.js';
 import { runCommand, RUN_HELP } from './run.js';
 import { chatCommand, CHAT_HELP } from './chat.js';
@@ -70,6 +71,8 @@ export async function runCli(argv: string[], io: Output = processOutput): Promis
     if (!cmd) throw new UsageError(`unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
     return await cmd.run(rest, io);
   } catch (e) {
+    // Work stopped because stdout's reader went away (`| head`): the quiet end of a pipeline, not an error.
+    if (outputClosedSignal(io)?.aborted && isQwenHybridError(e) && e.code === 'ABORTED') return EXIT_OK;
     return reportError(e, io);
   }
 }

@@ -4,7 +4,7 @@
  * log-softmax over the full vocabulary).
  */
 import { parseCommandArgs, readTextFile, UsageError, type Output } from './io.js';
-import { MODEL_OPTIONS, numberFlag, openModel } from './run.js';
+import { MODEL_OPTIONS, numberFlag, openModel, stderrIsTTY } from './run.js';
 
 export const PERPLEXITY_HELP = `Usage: qwen-hybrid perplexity -m <model.gguf> -f <text file> [--chunk N] [--json]
 
@@ -37,6 +37,9 @@ export async function perplexityCommand(argv: string[], io: Output): Promise<num
   const chunk = numberFlag('perplexity', 'chunk', values.chunk, true) ?? 512;
   if (chunk < 2) throw new UsageError(`perplexity: --chunk must be ≥ 2, got ${chunk}`);
   const maxChunks = numberFlag('perplexity', 'max-chunks', values['max-chunks'], true) ?? Infinity;
+  if (maxChunks < 1) throw new UsageError(`perplexity: --max-chunks must be ≥ 1, got ${maxChunks}`);
+  // A `\r` progress line only redraws on a terminal; in a log or pipe it would be one garbled line.
+  const progress = !values.json && stderrIsTTY(io);
   const text = await readTextFile(values.file, 'text');
   const model = await openModel('perplexity', values, io, { allowDemo: false, quiet: values.json });
   try {
@@ -62,14 +65,14 @@ export async function perplexityCommand(argv: string[], io: Output): Promise<num
         scored++;
       }
       chunks++;
-      if (!values.json) io.err(`\rchunk ${chunks}: ppl so far ${Math.exp(nll / scored).toFixed(4)}`);
+      if (progress) io.err(`\r\x1b[2Kchunk ${chunks}: ppl so far ${Math.exp(nll / scored).toFixed(4)}`);
     }
     const seconds = (performance.now() - t0) / 1000;
     const evaluated = scored + chunks;
     const result = { perplexity: Math.exp(nll / scored), nll: nll / scored, tokens: scored, chunks, tokensPerSecond: evaluated / seconds };
     if (values.json) io.out(JSON.stringify(result) + '\n');
     else {
-      io.err('\n');
+      if (progress) io.err('\n');
       io.out(`perplexity: ${result.perplexity.toFixed(4)} (${scored} tokens scored in ${chunks} chunk(s) of ≤ ${chunk})\n`);
       io.err(`${result.tokensPerSecond.toFixed(1)} tokens/s\n`);
     }

@@ -2,12 +2,14 @@
  * `qwen-hybrid run`: generate text from a prompt (or token ids), streamed to stdout; `--json` prints exactly one
  * object. Also the model-loading helpers shared by run, chat, logits and perplexity.
  */
-import { ensureDemoModel } from '../model/demo.js';
+import { demoModelPath } from '../model/demo.js';
 import type { KvCacheType } from '../model/forward.js';
-import { loadModel, type LoadProgress, type Model } from '../model/index.js';
+import { loadModel, type LoadModelOptions, type LoadProgress, type Model } from '../model/index.js';
 import { generate, type GenerateOptions, type GenerateStats } from '../runtime/generate.js';
-import type { SamplingOptions } from '../runtime/sampler.js';
-import { parseCommandArgs, processOutput, UsageError, type Output } from './io.js';
+import { resolveSampling, type SamplingOptions } from '../runtime/sampler.js';
+import { isQwenHybridError } from '../errors.js';
+import { resolveThreads } from '../runtime/threads.js';
+import { outputClosedSignal, parseCommandArgs, processOutput, UsageError, type Output } from './io.js';
 
 export const RUN_HELP = `Usage: qwen-hybrid run [-m <model.gguf>] (-p <text> | --tokens <id,id,…>) [options]
 
@@ -83,6 +85,11 @@ export function tokenList(command: string, v: string): number[] {
   });
 }
 
+const SAMPLING_FLAG_OF: Partial<Record<string, keyof typeof SAMPLING_OPTIONS>> = {
+  temperature: 'temp', topK: 'top-k', topP: 'top-p', minP: 'min-p', repeatPenalty: 'repeat-penalty', presencePenalty: 'presence-penalty',
+  frequencyPenalty: 'frequency-penalty', penaltyLastN: 'repeat-last-n', seed: 'seed',
+};
+
 export function samplingFromFlags(command: string, v: Partial<Record<keyof typeof SAMPLING_OPTIONS, string | string[] | undefined>>): SamplingOptions & { stop?: string[] } {
   const s = (k: keyof typeof SAMPLING_OPTIONS): string | undefined => v[k] as string | undefined;
   const o: SamplingOptions & { stop?: string[] } = {
@@ -96,6 +103,15 @@ export function samplingFromFlags(command: string, v: Partial<Record<keyof typeo
     penaltyLastN: numberFlag(command, 'repeat-last-n', s('repeat-last-n'), true),
     seed: numberFlag(command, 'seed', s('seed'), true),
   };
+  // Range checks now, before anything is printed or loaded; the error names the flag, not the option.
+  try {
+    resolveSampling(o);
+  } catch (e) {
+    const param = isQwenHybridError(e) ? e.details['parameter'] : undefined;
+    const flag = typeof param === 'string' ? SAMPLING_FLAG_OF[param] : undefined;
+    if (flag === undefined || !(e instanceof Error)) throw e;
+    throw new UsageError(`${command}: --${flag} ${e.message.replace(/^sampling: \w+ /, '')}`);
+  }
   const stop = v.stop as string[] | undefined;
   if (stop && stop.length > 0) o.stop = stop;
   return o;
@@ -113,30 +129,48 @@ export function stderrIsTTY(io: Output): boolean {
   return io === processOutput && Boolean(process.stderr.isTTY);
 }
 
-/**
- * Loads -m, or the demo model when -m is absent and `allowDemo`. Progress bar on stderr when it is a terminal.
- */
-export async function openModel(
-  command: string,
-  v: { model?: string | undefined; ctx?: string | undefined; threads?: string | undefined; 'batch-size'?: string | undefined; 'kv-cache'?: string | undefined; backend?: string | undefined; device?: string | undefined },
-  io: Output,
-  opts: { allowDemo: boolean; kvCacheType?: KvCacheType; quiet?: boolean },
-): Promise<Model> {
-  let path = v.model;
-  if (path === undefined) {
-    if (!opts.allowDemo) throw new UsageError(`${command}: -m <model.gguf> is required (see 'qwen-hybrid ${command} --help')`);
-    const demo = await ensureDemoModel();
-    path = demo.path;
-    io.err(`note: no -m given: using the built-in demo model, whose weights are RANDOM (its output is meaningless): ${path}\n`);
-  }
+type ModelFlags = { model?: string | undefined; ctx?: string | undefined; threads?: string | undefined; 'batch-size'?: string | undefined; 'kv-cache'?: string | undefined; backend?: string | undefined; device?: string | undefined };
+
+/** The MODEL_OPTIONS flags checked (every value, before anything is printed or loaded) into loadModel options. */
+export function modelFlags(command: string, v: ModelFlags, io: Output, kvCacheType?: KvCacheType): LoadModelOptions {
   const backend = v.backend;
   if (backend !== undefined && backend !== 'auto' && backend !== 'cpu' && backend !== 'cuda') {
     throw new UsageError(`${command}: --backend must be auto, cpu or cuda, got '${backend}'`);
   }
   const device = numberFlag(command, 'device', v.device, true);
-  const kvCacheType = opts.kvCacheType ?? kvCacheFlag(command, v['kv-cache']);
   if (device !== undefined && device < 0) throw new UsageError(`${command}: --device must be ≥ 0, got ${device}`);
   if (device !== undefined && backend === 'cpu') throw new UsageError(`${command}: --device selects a CUDA device; it cannot be combined with --backend cpu`);
+  const positive = (flag: string, value: string | undefined): number | undefined => {
+    const n = numberFlag(command, flag, value, true);
+    if (n !== undefined && n < 1) throw new UsageError(`${command}: --${flag} must be ≥ 1, got ${n}`);
+    return n;
+  };
+  const contextSize = positive('ctx', v.ctx);
+  const threads = resolveThreads(positive('threads', v.threads), { warn: (m) => io.err(`warning: ${m}\n`) });
+  const batchSize = positive('batch-size', v['batch-size']);
+  const kv = kvCacheType ?? kvCacheFlag(command, v['kv-cache']);
+  return {
+    ...(backend ? { backend } : {}),
+    ...(device !== undefined ? { device } : {}),
+    ...(contextSize !== undefined ? { contextSize } : {}),
+    ...(threads !== undefined ? { threads } : {}),
+    ...(batchSize !== undefined ? { batchSize } : {}),
+    ...(kv ? { kvCacheType: kv } : {}),
+  };
+}
+
+/**
+ * Loads -m, or the demo model when -m is absent and `allowDemo`. Every flag is checked first, so a bad value is a
+ * usage error before anything is printed or generated. Progress bar on stderr when it is a terminal.
+ */
+export async function openModel(command: string, v: ModelFlags, io: Output, opts: { allowDemo: boolean; kvCacheType?: KvCacheType; quiet?: boolean }): Promise<Model> {
+  if (v.model === undefined && !opts.allowDemo) throw new UsageError(`${command}: -m <model.gguf> is required (see 'qwen-hybrid ${command} --help')`);
+  const loadOpts = modelFlags(command, v, io, opts.kvCacheType);
+  let path = v.model;
+  if (path === undefined) {
+    path = await demoModelPath();
+    io.err(`note: no -m given: using the built-in demo model, whose weights are RANDOM (its output is meaningless): ${path}\n`);
+  }
   const tty = stderrIsTTY(io) && !opts.quiet;
   const onProgress = tty
     ? (p: LoadProgress): void => {
@@ -146,26 +180,22 @@ export async function openModel(
         io.err(`\r\x1b[2Kloading [${'#'.repeat(fill)}${'.'.repeat(w - fill)}] ${p.stage}`);
       }
     : undefined;
-  const model = await loadModel(path, {
-    ...(backend ? { backend } : {}),
-    ...(device !== undefined ? { device } : {}),
-    ...(v.ctx !== undefined ? { contextSize: numberFlag(command, 'ctx', v.ctx, true)! } : {}),
-    ...(v.threads !== undefined ? { threads: numberFlag(command, 'threads', v.threads, true)! } : {}),
-    ...(v['batch-size'] !== undefined ? { batchSize: numberFlag(command, 'batch-size', v['batch-size'], true)! } : {}),
-    ...(kvCacheType ? { kvCacheType } : {}),
-    ...(onProgress ? { onProgress } : {}),
-  });
+  const model = await loadModel(path, { ...loadOpts, ...(onProgress ? { onProgress } : {}) });
   if (tty) io.err(`\r\x1b[2Kloaded ${path} (${model.backend}: ${model.backendReason})\n`);
   return model;
 }
 
-/** Ctrl-C aborts generation (first press) for the real process; returns the signal and a cleanup. */
+/**
+ * For the real process: aborts generation on Ctrl-C (first press) or when stdout's reader goes away (`| head`).
+ * Returns the signal and a cleanup.
+ */
 export function interruptSignal(io: Output): { signal: AbortSignal; done: () => void } {
   const ac = new AbortController();
-  if (io !== processOutput) return { signal: ac.signal, done: () => {} };
+  const closed = outputClosedSignal(io);
+  if (!closed) return { signal: ac.signal, done: () => {} };
   const onInt = (): void => ac.abort();
   process.once('SIGINT', onInt);
-  return { signal: ac.signal, done: () => void process.off('SIGINT', onInt) };
+  return { signal: AbortSignal.any([ac.signal, closed]), done: () => void process.off('SIGINT', onInt) };
 }
 
 export function formatStats(s: GenerateStats): string {
@@ -209,13 +239,14 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
       if (!values.json && chunk.text.length > 0) io.out(chunk.text);
     }
     const stats = await stream.stats;
+    session.dispose();
+    if (outputClosedSignal(io)?.aborted) return 0; // stdout's reader went away: stop quietly
     if (values.json) {
       io.out(JSON.stringify({ tokens, text, timings: stats }) + '\n');
     } else {
       io.out('\n');
       io.err(formatStats(stats));
     }
-    session.dispose();
     return 0;
   } finally {
     done();

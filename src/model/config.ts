@@ -181,10 +181,23 @@ export function configFromMetadata(md: Metadata, file = '<gguf>'): Qwen35Config 
   };
 }
 
-/** Bytes of per-sequence state (spec §1.5). KV cache in `kvBytesPerElement` (2 = f16, 4 = f32, 34/32 = q8_0). */
-export function sequenceStateBytes(c: Qwen35Config, contextLength: number, kvBytesPerElement = 2): {
+const KV_TYPE_BYTES: Readonly<Record<string, number>> = { f32: 4, f16: 2, q8_0: 34 / 32 };
+
+/**
+ * Bytes of per-sequence state (spec §1.5). The KV cache element is a cache type ('f32' | 'f16' | 'q8_0') or its
+ * bytes per element (4, 2, 34/32); default f16. Anything else, or a contextLength that is not a non-negative
+ * integer, is INVALID_ARGUMENT.
+ */
+export function sequenceStateBytes(c: Qwen35Config, contextLength: number, kv: number | 'f32' | 'f16' | 'q8_0' = 2): {
   kvCache: number; gdnState: number; convState: number; total: number;
 } {
+  const kvBytesPerElement = typeof kv === 'string' && Object.hasOwn(KV_TYPE_BYTES, kv) ? KV_TYPE_BYTES[kv]! : kv;
+  if (typeof kvBytesPerElement !== 'number' || !Number.isFinite(kvBytesPerElement) || kvBytesPerElement <= 0) {
+    throw new QwenHybridError('INVALID_ARGUMENT', `sequenceStateBytes: the KV cache element must be 'f32', 'f16', 'q8_0' or a positive byte count, got ${JSON.stringify(kv)}`, { parameter: 'kv' });
+  }
+  if (!Number.isSafeInteger(contextLength) || contextLength < 0) {
+    throw new QwenHybridError('INVALID_ARGUMENT', `sequenceStateBytes: contextLength must be a non-negative integer, got ${contextLength}`, { parameter: 'contextLength' });
+  }
   const nAttn = c.layerKinds.filter((l) => l === 'attention').length;
   const nGdn = c.layerKinds.length - nAttn;
   const kvCache = nAttn * contextLength * c.nHeadKv * (c.headDimK + c.headDimV) * kvBytesPerElement;

@@ -1,11 +1,14 @@
 /**
  * The built-in demo model: a tiny qwen35 GGUF with RANDOM weights, generated on first use and cached, so the
- * CLI and the README's first command work without downloading anything. Its outputs are meaningless.
+ * CLI, the README's first command and library examples work without downloading anything. Its outputs are
+ * meaningless.
  */
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { TINY_PRESETS, writeTinyModel, type TinyPresetName } from './tiny/index.js';
+import { writeGGUF } from '../gguf/writer.js';
+import { TINY_PRESETS, generateTinyModel, type TinyPresetName } from './tiny/index.js';
 
 /** Preset used for the demo model: a dense qwen35 with the Q4_K_M type mix. */
 export const DEMO_PRESET: TinyPresetName = 'dense-r2';
@@ -17,20 +20,52 @@ export function cacheDir(): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'qwen-hybrid');
 }
 
-/** Path of the demo model, generating it (atomically: temp dir + rename) when missing. */
-export async function ensureDemoModel(): Promise<{ path: string; generated: boolean }> {
-  const preset = TINY_PRESETS[DEMO_PRESET];
+/** One generation per path at a time within this process. */
+const inFlight = new Map<string, Promise<{ path: string; generated: boolean }>>();
+
+/**
+ * Path of the demo model, generating it when missing: written to `<cache>/.demo-<pid>-<random>.tmp`, then renamed
+ * (atomic on POSIX, so racing processes each land a complete, identical file). The temp file never outlives the
+ * call, also on error.
+ */
+export function ensureDemoModel(): Promise<{ path: string; generated: boolean }> {
   const dir = cacheDir();
   const path = join(dir, `demo-${DEMO_PRESET}-v1.gguf`);
-  try {
-    await stat(path);
-    return { path, generated: false };
-  } catch {
-    /* generate below */
+  let p = inFlight.get(path);
+  if (!p) {
+    p = materialize(dir, path).finally(() => inFlight.delete(path));
+    inFlight.set(path, p);
   }
-  const tmp = join(dir, `.tmp-${process.pid}-${Date.now()}`);
-  await mkdir(tmp, { recursive: true });
-  const written = await writeTinyModel(tmp, preset);
-  await rename(written.path, path);
+  return p;
+}
+
+/**
+ * Path of the built-in demo model (random weights; generated into the cache directory on first use, about 2 MB),
+ * for trying the library without a download:
+ *
+ *   const model = await loadModel(await demoModelPath());
+ */
+export async function demoModelPath(): Promise<string> {
+  return (await ensureDemoModel()).path;
+}
+
+async function materialize(dir: string, path: string): Promise<{ path: string; generated: boolean }> {
+  if (await isFile(path)) return { path, generated: false };
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.demo-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await writeGGUF(tmp, generateTinyModel(TINY_PRESETS[DEMO_PRESET]).quantized);
+    await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
   return { path, generated: true };
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
 }

@@ -18,10 +18,13 @@ import { createCpuBackend, type Backend, type CpuBackend, type Plan, type Weight
 import { assertCudaMemoryFits, createCudaBackend, estimateCudaMemory, type CudaBackend, type CudaBackendInfo, type CudaMemoryEstimate } from '../runtime/cuda.js';
 import type { GraphDesc } from './graph/builder.js';
 import { OpKind } from './graph/ops.js';
-import { configFromMetadata, type Qwen35Config } from './config.js';
-import { buildForwardGraph, checkKvCacheType, type KvCacheType, type LogitsMode } from './forward.js';
+import { configFromMetadata, sequenceStateBytes, type Qwen35Config } from './config.js';
+import { buildForwardGraph, checkKvCacheType, KV_BYTES_PER_ELEMENT, type KvCacheType, type LogitsMode } from './forward.js';
+import { hostMemory } from '../runtime/memory.js';
+import { resolveThreads } from '../runtime/threads.js';
 import { validateTensorTable } from './weights.js';
 import { Session, type SessionOptions } from './session.js';
+import { weightsFingerprint } from './snapshot.js';
 
 /** Compiled forward plans kept per model (LRU). */
 const MAX_CACHED_PLANS = 8;
@@ -43,7 +46,7 @@ export interface LoadModelOptions {
   backend?: 'auto' | 'cpu' | 'cuda';
   /** CUDA device index (cudaDevices().devices); default 0. */
   device?: number;
-  /** CPU threads (default: all usable; CPU backend only). */
+  /** CPU threads (default: all usable; CPU backend only). Above os.availableParallelism() it is capped, with a warning. */
   threads?: number;
   /** Default session context; default min(context_length, 4096). */
   contextSize?: number;
@@ -208,10 +211,31 @@ export class Model {
     return (this.#be as Backend).compile(forwardGraph(this.#spec, this.#weights, T, mode, nCtx, debug, sample));
   }
 
+  /**
+   * A new sequence with its own state. The state is refused before anything is allocated (OUT_OF_MEMORY, with the
+   * bill) when it exceeds the host memory still available (runtime/memory.ts; CPU backend: on CUDA the device
+   * allocation reports it). Its pages are committed as positions are reached, not up front. A contextSize above
+   * the model's training context gets a one-time process warning (quality degrades past it; RoPE is not scaled).
+   */
   createSession(opts: SessionOptions = {}): Session {
     this.assertAlive();
+    if (opts === null || typeof opts !== 'object') throw new QwenHybridError('INVALID_ARGUMENT', 'createSession: options must be an object', { parameter: 'opts' });
     checkPositiveInt('contextSize', opts.contextSize);
-    const s = new Session(this, opts.contextSize ?? this.contextSize, () => this.#sessions.delete(s));
+    const n = opts.contextSize ?? this.contextSize;
+    if (n > MAX_CONTEXT) throw new QwenHybridError('INVALID_ARGUMENT', `contextSize ${n} is above the largest supported context ${MAX_CONTEXT} (positions are int32)`, { parameter: 'contextSize', value: n });
+    if (this.backend === 'cpu') {
+      const bill = sequenceStateBytes(this.config, n, KV_BYTES_PER_ELEMENT[this.kvCacheType]);
+      const mem = hostMemory();
+      if (bill.total > mem.available) {
+        throw new QwenHybridError(
+          'OUT_OF_MEMORY',
+          `createSession: a context of ${n} needs ${gib(bill.total)} of session state (KV cache ${gib(bill.kvCache)} (${this.kvCacheType}), recurrent state ${gib(bill.gdnState + bill.convState)}) but only ${gib(mem.available)} of host memory is available (${mem.source}); use a smaller contextSize${this.kvCacheType === 'q8_0' ? '' : " or kvCacheType 'q8_0'"}`,
+          { contextSize: n, required: bill.total, kvCache: bill.kvCache, recurrent: bill.gdnState + bill.convState, available: mem.available },
+        );
+      }
+    }
+    warnOverTrainingContext(this.config, n, this.path);
+    const s = new Session(this, n, () => this.#sessions.delete(s));
     this.#sessions.add(s);
     return s;
   }
@@ -242,6 +266,26 @@ export class Model {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.dispose();
+  }
+
+  // ---- snapshot identity (snapshot.ts) ----
+
+  #fingerprint: Promise<string> | undefined;
+
+  /**
+   * @internal weightsFingerprint(path): sha256 of the tensor table and sampled weight bytes, read from the file once
+   * (the first call) and cached; session snapshots carry it so that another model of the same shapes refuses them.
+   */
+  fingerprint(): Promise<string> {
+    this.assertAlive();
+    if (!this.#fingerprint) {
+      const p = weightsFingerprint(this.path);
+      this.#fingerprint = p;
+      p.catch(() => {
+        if (this.#fingerprint === p) this.#fingerprint = undefined; // a later call retries
+      });
+    }
+    return this.#fingerprint;
   }
 }
 
@@ -313,8 +357,25 @@ function missingCudaKernels(be: CudaBackend, graph: GraphDesc): string[] {
   return [...used];
 }
 
+/** Positions are int32 on both backends. */
+const MAX_CONTEXT = 2 ** 31 - 1;
+
+const warnedContext = new Set<string>();
+/** One process warning per (model file, context) above the training context. */
+function warnOverTrainingContext(c: Qwen35Config, n: number, path = ''): void {
+  if (n <= c.contextLength) return;
+  const key = `${path}\0${n}`;
+  if (warnedContext.has(key)) return;
+  warnedContext.add(key);
+  process.emitWarning(`contextSize ${n} is above the model's training context ${c.contextLength}; quality degrades past it (RoPE is not scaled)`, { code: 'QWEN_HYBRID_CONTEXT_OVER_TRAINING' });
+}
+
 /** Opens a qwen35 / qwen35moe GGUF (any shard of a split model). */
 export async function loadModel(path: string, opts: LoadModelOptions = {}): Promise<Model> {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new QwenHybridError('INVALID_ARGUMENT', `loadModel: path must be a non-empty string (a .gguf file), got ${path === null ? 'null' : typeof path === 'string' ? "''" : typeof path}`, { parameter: 'path' });
+  }
+  if (opts === null || typeof opts !== 'object') throw new QwenHybridError('INVALID_ARGUMENT', 'loadModel: options must be an object', { parameter: 'opts' });
   const backend = opts.backend ?? 'auto';
   if (backend !== 'auto' && backend !== 'cpu' && backend !== 'cuda') {
     throw new QwenHybridError('INVALID_ARGUMENT', `backend must be 'auto', 'cpu' or 'cuda', got ${JSON.stringify(backend)}`, { parameter: 'backend' });
@@ -373,6 +434,8 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
     checkAbort();
 
     const contextSize = opts.contextSize ?? Math.min(config.contextLength, 4096);
+    if (contextSize > MAX_CONTEXT) throw new QwenHybridError('INVALID_ARGUMENT', `contextSize ${contextSize} is above the largest supported context ${MAX_CONTEXT} (positions are int32)`, { parameter: 'contextSize', value: contextSize });
+    warnOverTrainingContext(config, contextSize, path);
     const spec: ForwardSpec = { path, config, vocabSize: nVocab, tied, kvCacheType, activations };
     const common = { spec, tokenizer, chatTemplate, contextSize, batchSize };
 
@@ -384,7 +447,9 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
       cudaWhyNot = model;
     }
     const reason = backend === 'cpu' ? 'CPU backend requested' : `auto: ${cudaWhyNot}; using the CPU backend`;
-    const be = createCpuBackend(opts.threads !== undefined ? { threads: opts.threads } : {});
+    // More threads than usable CPUs only oversubscribes them: capped, with a one-time warning (runtime/threads.ts).
+    const threads = resolveThreads(opts.threads);
+    const be = createCpuBackend(threads !== undefined ? { threads } : {});
     try {
       const { files, weights } = await mapShards(be, tensors.values(), progress, checkAbort);
       try {

@@ -3,19 +3,18 @@
  * and the tokens consumed so far. evaluate() appends tokens: prefill in micro-batches of model.batchSize (one
  * native run each), a single token is a decode step. Calls on one session run one at a time in call order.
  *
- * Snapshot file format (little endian): "QHSNAP01" | u32 header bytes | JSON header | tensor bytes in header order.
- * The header carries the model shape it belongs to, the context size, position, history and per-tensor
- * {name, kind, length} (kind f32 | u16: raw f16 halves | i32 | u8: raw q8_0 blocks of a q8_0 KV cache); the model
- * identity includes the KV cache type, so loadSnapshot refuses a snapshot of another shape or KV type (INVALID_ARGUMENT).
+ * Snapshots (snapshot() / restore() in memory, saveSnapshot() / loadSnapshot() through a file) are thin wrappers
+ * over snapshot.ts, which holds the file format, the checks and the model identity (shapes, KV type, weights
+ * fingerprint) a snapshot must match.
  */
-import { open, readFile } from 'node:fs/promises';
 import { QwenHybridError } from '../errors.js';
 import type { SessionState } from '../runtime/backend.js';
 import type { TensorArray } from '../native/types.js';
 import { stateTensorNames, type LogitsMode } from './forward.js';
+import { checkSnapshot, readSnapshotFile, snapshotKindOf, SNAPSHOT_KIND_BYTES, writeSnapshotFile, type SessionSnapshot, type SnapshotTarget } from './snapshot.js';
 import type { Model } from './model.js';
 import { chat, type ChatOptions, type ChatStream } from '../runtime/chat.js';
-import { generate, type GenerateOptions, type GenerateStream } from '../runtime/generate.js';
+import { generate, type GenerateOptions, type GenerateStream, type GenerationSession } from '../runtime/generate.js';
 import type { ChatMessage } from '../chat/types.js';
 
 export interface SessionOptions {
@@ -29,19 +28,7 @@ export interface EvaluateOptions {
   signal?: AbortSignal;
 }
 
-export interface SessionSnapshot {
-  readonly contextSize: number;
-  readonly position: number;
-  readonly history: readonly number[];
-  /** State tensors by name (copies). */
-  readonly tensors: ReadonlyMap<string, TensorArray>;
-}
-
-const MAGIC = 'QHSNAP01';
-
-type TensorKind = 'f32' | 'u16' | 'i32' | 'u8';
-const kindOf = (a: TensorArray): TensorKind => (a instanceof Float32Array ? 'f32' : a instanceof Uint16Array ? 'u16' : a instanceof Int32Array ? 'i32' : 'u8');
-const KIND_BYTES: Readonly<Record<TensorKind, number>> = { f32: 4, u16: 2, i32: 4, u8: 1 };
+export type { SessionSnapshot, SnapshotModel } from './snapshot.js';
 
 export class Session {
   readonly model: Model;
@@ -51,6 +38,8 @@ export class Session {
   #queue: Promise<unknown> = Promise.resolve();
   #onDispose: (() => void) | null;
   #disposed = false;
+  /** The lease of the generation (generate / chat) iterating on this session, if any. */
+  #generation: symbol | null = null;
 
   /** @internal use model.createSession() */
   constructor(model: Model, contextSize: number, onDispose: () => void) {
@@ -79,6 +68,13 @@ export class Session {
     return this.#state;
   }
 
+  /** SESSION_BUSY unless no generation runs here, or `lease` is the running generation's own. */
+  #notBusy(what: string, lease?: symbol): void {
+    if (this.#generation !== null && lease !== this.#generation) {
+      throw new QwenHybridError('SESSION_BUSY', `${what}: this session is running a generation (one at a time per session: finish or break out of it, or use another session)`);
+    }
+  }
+
   /** Runs `f` after every earlier call on this session settled. */
   #serial<T>(f: () => Promise<T>): Promise<T> {
     const r = this.#queue.then(f, f);
@@ -104,15 +100,34 @@ export class Session {
    * already run stay consumed, `position` says how far it got).
    */
   evaluate(tokens: readonly number[], opts: EvaluateOptions = {}): Promise<Float32Array[]> {
+    return this.#evaluateAs(tokens, opts, undefined);
+  }
+
+  #evaluateAs(tokens: readonly number[], opts: EvaluateOptions, lease: symbol | undefined): Promise<Float32Array[]> {
+    let toks: number[];
     try {
       this.#alive();
+      this.#notBusy('evaluate', lease);
+      if (opts === null || typeof opts !== 'object') throw new QwenHybridError('INVALID_ARGUMENT', 'evaluate: options must be an object', { parameter: 'opts' });
       const mode = opts.logits ?? 'last';
       if (mode !== 'none' && mode !== 'last' && mode !== 'all') throw new QwenHybridError('INVALID_ARGUMENT', `logits must be 'none', 'last' or 'all', got ${JSON.stringify(mode)}`);
+      toks = this.#tokenArray(tokens);
     } catch (e) {
       return Promise.reject(e);
     }
-    const toks = Array.from(tokens);
     return this.#serial(() => this.#evaluate(toks, opts.logits ?? 'last', opts.signal));
+  }
+
+  /** A copy of `tokens` with every id checked (INVALID_ARGUMENT / TOKEN_ID_OUT_OF_RANGE), before anything is queued. */
+  #tokenArray(tokens: readonly number[]): number[] {
+    if (!Array.isArray(tokens) && !ArrayBuffer.isView(tokens)) throw new QwenHybridError('INVALID_ARGUMENT', `tokens must be an array of token ids, got ${tokens === null ? 'null' : typeof tokens}`, { parameter: 'tokens' });
+    const toks = Array.from(tokens);
+    const V = this.model.vocabSize;
+    for (let i = 0; i < toks.length; i++) {
+      const t = toks[i] as number;
+      if (!Number.isInteger(t) || t < 0 || t >= V) throw new QwenHybridError('TOKEN_ID_OUT_OF_RANGE', `token #${i} = ${t} is outside [0, ${V})`, { index: i, token: t, vocabSize: V });
+    }
+    return toks;
   }
 
   async #evaluate(tokens: number[], mode: LogitsMode, signal: AbortSignal | undefined): Promise<Float32Array[]> {
@@ -149,8 +164,13 @@ export class Session {
    * Advances the session like evaluate([token]); CONTEXT_FULL / ABORTED / TOKEN_ID_OUT_OF_RANGE as evaluate.
    */
   decodeSample(token: number, cfg: Float32Array, hist: Int32Array, signal?: AbortSignal): Promise<number> {
+    return this.#decodeSampleAs(token, cfg, hist, signal, undefined);
+  }
+
+  #decodeSampleAs(token: number, cfg: Float32Array, hist: Int32Array, signal: AbortSignal | undefined, lease: symbol | undefined): Promise<number> {
     try {
       this.#alive();
+      this.#notBusy('decodeSample', lease);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -177,18 +197,78 @@ export class Session {
    * Streams generated tokens after `prompt` (text, tokenized without special parsing unless `special`, or ids):
    * `for await (const { token, text } of session.generate(p, opts))`, then `await stream.stats`.
    */
-  generate(prompt: string | readonly number[], opts?: GenerateOptions): GenerateStream {
-    return generate(this, prompt, opts);
+  generate(prompt: string | readonly number[], opts: GenerateOptions = {}): GenerateStream {
+    const tokens = this.#promptTokens(prompt, opts);
+    return generate(this.#generationView('generate'), tokens, opts);
   }
 
   /** Renders `messages` with the model's chat template and streams reasoning / content / tool-call events. */
   chat(messages: readonly ChatMessage[], opts?: ChatOptions): ChatStream {
-    return chat(this, messages, opts);
+    this.#alive();
+    this.#notBusy('chat');
+    if (!Array.isArray(messages)) throw new QwenHybridError('INVALID_ARGUMENT', `chat: messages must be an array, got ${messages === null ? 'null' : typeof messages}`, { parameter: 'messages' });
+    return chat(this.#generationView('chat'), messages, opts);
+  }
+
+  /**
+   * Everything about a generation's prompt that can be known at the call, thrown there (not at the first
+   * iteration, when a streaming server may have sent its headers): DISPOSED, SESSION_BUSY, INVALID_ARGUMENT for a
+   * prompt that is neither text nor ids, TOKEN_ID_OUT_OF_RANGE, and CONTEXT_FULL when the prompt cannot fit after
+   * the tokens already consumed (calls still queued may consume more; that is then reported by the stream).
+   */
+  #promptTokens(prompt: string | readonly number[], opts: GenerateOptions): number[] {
+    this.#alive();
+    this.#notBusy('generate');
+    if (opts === null || typeof opts !== 'object') throw new QwenHybridError('INVALID_ARGUMENT', 'generate: options must be an object', { parameter: 'opts' });
+    let toks: number[];
+    if (typeof prompt === 'string') toks = this.model.tokenize(prompt, { special: opts.special ?? false });
+    else if (Array.isArray(prompt) || ArrayBuffer.isView(prompt)) toks = this.#tokenArray(prompt);
+    else throw new QwenHybridError('INVALID_ARGUMENT', `generate: the prompt must be a string or an array of token ids, got ${prompt === null ? 'null' : typeof prompt}`, { parameter: 'prompt' });
+    if (toks.length === 0) throw new QwenHybridError('INVALID_ARGUMENT', 'generate: the prompt is empty (nothing to predict from)', { parameter: 'prompt' });
+    if (this.position + toks.length > this.contextSize) {
+      throw new QwenHybridError('CONTEXT_FULL', `context full: ${this.position} tokens + a prompt of ${toks.length} > context size ${this.contextSize}`, { position: this.position, tokens: toks.length, contextSize: this.contextSize });
+    }
+    return toks;
+  }
+
+  /**
+   * The view a generation runs on: this session's model, position and history, with evaluate / decodeSample that
+   * carry the generation's lease, and beginGeneration / the lease's release around its iteration. While it
+   * iterates, other evaluate / generate / chat / decodeSample / restore calls on this session are SESSION_BUSY.
+   */
+  #generationView(what: string): GenerationSession & { readonly model: Model; readonly contextSize: number; readonly disposed: boolean } {
+    const lease = Symbol(what);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    return {
+      model: this.model,
+      contextSize: this.contextSize,
+      get disposed() {
+        return self.disposed;
+      },
+      get position() {
+        return self.position;
+      },
+      get history() {
+        return self.history;
+      },
+      evaluate: (tokens, o = {}) => this.#evaluateAs(tokens, o, lease),
+      decodeSample: (token, cfg, hist, signal) => this.#decodeSampleAs(token, cfg, hist, signal, lease),
+      beginGeneration: () => {
+        this.#alive();
+        this.#notBusy(what);
+        this.#generation = lease;
+        return () => {
+          if (this.#generation === lease) this.#generation = null;
+        };
+      },
+    };
   }
 
   debugEvaluate(tokens: readonly number[]): Promise<Map<string, Float32Array>> {
     try {
       this.#alive();
+      this.#notBusy('debugEvaluate');
     } catch (e) {
       return Promise.reject(e);
     }
@@ -212,88 +292,73 @@ export class Session {
     });
   }
 
-  /** A copy of the whole state, position and history (after pending calls finish). */
+  /**
+   * A copy of the whole state, position, history and the model identity (after pending calls finish). restore()
+   * on any session of a model with the same identity and context size continues bit for bit.
+   */
   snapshot(): Promise<SessionSnapshot> {
     return this.#serial(async () => {
+      this.#alive();
+      const { model } = await this.#snapshotTarget();
       const state = this.#alive();
       const tensors = new Map<string, TensorArray>();
       for (const n of stateTensorNames(this.model.config)) tensors.set(n, state.read(n));
-      return { contextSize: this.contextSize, position: this.position, history: this.#history.slice(), tensors };
+      return { model, contextSize: this.contextSize, position: this.position, history: this.#history.slice(), tensors };
     });
   }
 
-  /** Replaces this session's state with `s` (same model shape and context size, else INVALID_ARGUMENT). */
+  /**
+   * Replaces this session's state with `s`: INVALID_ARGUMENT (nothing changed) unless it is a snapshot of this
+   * model (shapes, KV type, weights) at this context size.
+   */
   restore(s: SessionSnapshot): Promise<void> {
+    try {
+      this.#notBusy('restore');
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.#serial(async () => {
+      this.#alive();
+      this.#notBusy('restore');
+      const t = await this.#snapshotTarget();
+      checkSnapshot(s, t);
       const state = this.#alive();
-      this.#checkSnapshot(s.contextSize, s.position, s.history, [...s.tensors.keys()]);
-      for (const n of stateTensorNames(this.model.config)) state.write(n, s.tensors.get(n) as TensorArray);
-      this.#history = s.history.slice();
+      for (const { name } of t.tensors) state.write(name, s.tensors.get(name) as TensorArray);
+      this.#history = Array.from(s.history);
     });
   }
 
-  #checkSnapshot(contextSize: number, position: number, history: readonly number[], names: string[]): void {
-    if (contextSize !== this.contextSize) {
-      throw new QwenHybridError('INVALID_ARGUMENT', `snapshot has context size ${contextSize}, this session ${this.contextSize}`, { expected: this.contextSize, found: contextSize });
-    }
-    if (position !== history.length || position > this.contextSize) throw new QwenHybridError('INVALID_ARGUMENT', `snapshot position ${position} is inconsistent (history ${history.length})`);
-    const want = stateTensorNames(this.model.config);
-    const have = new Set(names);
-    for (const n of want) if (!have.has(n)) throw new QwenHybridError('INVALID_ARGUMENT', `snapshot lacks state tensor '${n}' (another model?)`, { tensor: n });
-  }
-
-  #identity(): Record<string, unknown> {
+  /** What a snapshot must match here (snapshot.ts SnapshotTarget); the state specs come from the decode plan. */
+  async #snapshotTarget(): Promise<SnapshotTarget> {
+    const weights = await this.model.fingerprint();
     const c = this.model.config;
-    return { arch: c.arch, nEmbd: c.nEmbd, nTrunk: c.nTrunk, nVocab: this.model.vocabSize, kv: this.model.kvCacheType, layers: c.layerKinds.join(',') };
+    const specs = new Map(this.model.plan(1, 'last', this.contextSize).info.states.map((st) => [st.name, st]));
+    const tensors = stateTensorNames(c).map((name) => {
+      const st = specs.get(name);
+      if (!st) throw new QwenHybridError('INVALID_ARGUMENT', `snapshot: the decode plan has no state tensor '${name}'`, { tensor: name });
+      const kind = snapshotKindOf(st.type);
+      // forward.ts: blk.N.{k,v}_cache {d, Hkv, nCtx} hold one row per position.
+      return { name, kind, length: st.bytes / SNAPSHOT_KIND_BYTES[kind], perPosition: /\.[kv]_cache$/.test(name) };
+    });
+    const model = { arch: c.arch, nEmbd: c.nEmbd, nTrunk: c.nTrunk, nVocab: this.model.vocabSize, kv: this.model.kvCacheType, layers: c.layerKinds.join(','), weights };
+    return { model, contextSize: this.contextSize, tensors };
   }
 
-  /** Writes snapshot() to `path` (see the file format above). */
+  /** Writes snapshot() to `path` (snapshot.ts format; FILE_WRITE_ERROR naming the file). */
   async saveSnapshot(path: string): Promise<void> {
     const s = await this.snapshot();
-    const entries = [...s.tensors].map(([name, a]) => ({ name, kind: kindOf(a), length: a.length }));
-    const header = Buffer.from(JSON.stringify({ model: this.#identity(), contextSize: s.contextSize, position: s.position, history: s.history, tensors: entries }), 'utf8');
-    const fh = await open(path, 'w');
-    try {
-      const pre = Buffer.alloc(12);
-      pre.write(MAGIC, 0, 'latin1');
-      pre.writeUInt32LE(header.length, 8);
-      await fh.write(pre);
-      await fh.write(header);
-      for (const a of s.tensors.values()) await fh.write(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-    } finally {
-      await fh.close();
-    }
+    await writeSnapshotFile(path, s, await this.#snapshotTarget());
   }
 
-  /** Restores a file written by saveSnapshot (INVALID_ARGUMENT naming the file if it is not one for this session). */
+  /**
+   * Restores a file written by saveSnapshot: FILE_NOT_FOUND / FILE_READ_ERROR, SNAPSHOT_CORRUPT (checksum), or
+   * INVALID_ARGUMENT when it is not a snapshot for this session; each names the file and leaves the session as it was.
+   */
   async loadSnapshot(path: string): Promise<void> {
-    const buf = await readFile(path);
-    const bad = (why: string): never => {
-      throw new QwenHybridError('INVALID_ARGUMENT', `${path}: not a snapshot of this session: ${why}`, { file: path });
-    };
-    if (buf.length < 12 || buf.toString('latin1', 0, 8) !== MAGIC) bad('bad magic');
-    const hlen = buf.readUInt32LE(8);
-    if (12 + hlen > buf.length) bad('truncated header');
-    let h: { model: Record<string, unknown>; contextSize: number; position: number; history: number[]; tensors: { name: string; kind: TensorKind; length: number }[] };
-    try {
-      h = JSON.parse(buf.toString('utf8', 12, 12 + hlen)) as typeof h;
-    } catch {
-      return bad('header is not JSON');
-    }
-    const id = this.#identity();
-    for (const [k, v] of Object.entries(id)) if (h.model?.[k] !== v) bad(`model ${k} is ${JSON.stringify(h.model?.[k])}, expected ${JSON.stringify(v)}`);
-    let at = 12 + hlen;
-    const tensors = new Map<string, TensorArray>();
-    for (const e of h.tensors) {
-      if (!Object.hasOwn(KIND_BYTES, e.kind)) bad(`tensor '${e.name}' has unknown kind ${JSON.stringify(e.kind)}`);
-      const bytes = e.length * KIND_BYTES[e.kind];
-      if (at + bytes > buf.length) bad(`tensor '${e.name}' is truncated (byte offset ${at})`);
-      const copy = new Uint8Array(bytes);
-      copy.set(buf.subarray(at, at + bytes));
-      tensors.set(e.name, e.kind === 'f32' ? new Float32Array(copy.buffer) : e.kind === 'u16' ? new Uint16Array(copy.buffer) : e.kind === 'i32' ? new Int32Array(copy.buffer) : copy);
-      at += bytes;
-    }
-    await this.restore({ contextSize: h.contextSize, position: h.position, history: h.history, tensors });
+    this.#alive();
+    this.#notBusy('loadSnapshot');
+    const s = await readSnapshotFile(path, await this.#snapshotTarget());
+    await this.restore(s);
   }
 
   /** Frees the state. Idempotent; later calls throw DISPOSED. */

@@ -18,6 +18,12 @@ export interface ChatOptions extends GenerateOptions {
   /** Thinking mode (default true): the model reasons inside <think>…</think> first. */
   thinking?: boolean;
   tools?: ToolDefinition[];
+  /**
+   * Render earlier assistant turns with their reasoning (`<think>` blocks); default false: the Qwen template keeps
+   * reasoning only for turns after the last user message. ChatConversation (conversation.ts) reuses the session
+   * state across turns either way.
+   */
+  preserveThinking?: boolean;
 }
 
 export type ChatResult = ParsedChatOutput & { stats: GenerateStats };
@@ -28,23 +34,28 @@ export interface ChatSession extends GenerationSession {
 }
 
 /** The rendered prompt and whether it leaves the model inside a think block. */
-export function renderChatPrompt(session: ChatSession, messages: readonly ChatMessage[], opts: { thinking?: boolean; tools?: ToolDefinition[] } = {}): { prompt: string; tokens: number[]; startInReasoning: boolean } {
+export function renderChatPrompt(
+  session: ChatSession,
+  messages: readonly ChatMessage[],
+  opts: { thinking?: boolean; tools?: ToolDefinition[]; preserveThinking?: boolean; addGenerationPrompt?: boolean } = {},
+): { prompt: string; tokens: number[]; startInReasoning: boolean } {
   const prompt = session.model.chatTemplate.render(messages, {
-    addGenerationPrompt: true,
+    addGenerationPrompt: opts.addGenerationPrompt ?? true,
     enableThinking: opts.thinking ?? true,
     ...(opts.tools ? { tools: opts.tools } : {}),
+    ...(opts.preserveThinking !== undefined ? { preserveThinking: opts.preserveThinking } : {}),
   });
   const tokens = session.model.tokenize(prompt, { special: true });
   return { prompt, tokens, startInReasoning: /<think>\s*$/.test(prompt) };
 }
 
 export function chat(session: ChatSession, messages: readonly ChatMessage[], opts: ChatOptions = {}): ChatStream {
-  const { thinking, tools, ...genOpts } = opts;
-  const { tokens, startInReasoning } = renderChatPrompt(session, messages, { thinking, tools });
+  const { thinking, tools, preserveThinking, ...genOpts } = opts;
+  const { tokens, startInReasoning } = renderChatPrompt(session, messages, { thinking, tools, preserveThinking });
   const h = session.history;
   const prefix = h.length <= tokens.length && h.every((t, i) => t === tokens[i]);
   if (!prefix) {
-    throw new QwenHybridError('INVALID_ARGUMENT', `chat: the session already holds ${h.length} tokens that are not a prefix of the rendered conversation; use a fresh session`, { parameter: 'session' });
+    throw new QwenHybridError('INVALID_ARGUMENT', `chat: the session already holds ${h.length} tokens that are not a prefix of the rendered conversation; use a fresh session, or a ChatConversation (which keeps the history and reuses the state across turns)`, { parameter: 'session' });
   }
   const stream = generate(session, tokens.slice(h.length), genOpts);
   const parser = new ChatOutputParser({ startInReasoning, ...(tools ? { tools } : {}) });

@@ -1,40 +1,63 @@
 /**
  * Text generation over a Session: prompt prefill, then sample → stream → decode one token per step.
  *
- * Per step: sample t from the last logits row; t an EOG token → stop 'eog' (t is not yielded and not fed);
- * otherwise yield {token t, text} where text is what the streaming detokenizer completes (never half a UTF-8
- * character) minus anything a stop string may still claim; a completed stop string → stop 'stop-string'
+ * Per step: sample t from the last logits row (after `logitBias`; with `ignoreEos` every EOG token not listed in
+ * `stopTokens` is banned, logit -Infinity, as llama.cpp's --ignore-eos does); t in `stopTokens` → stop 'stop-token',
+ * t an EOG token → stop 'eog' (either way t is not yielded and not fed, as OpenAI leaves stop sequences out of the
+ * output); otherwise yield {token t, text} where text is what the streaming detokenizer completes (never half a
+ * UTF-8 character) minus anything a stop string may still claim; a completed stop string → stop 'stop-string'
  * (the stop string and any text after it are never emitted); maxTokens reached → 'max-tokens'; else t is
  * evaluated (decode) for the next row. The last yielded token is not fed to the session (as in llama.cpp's
  * loop: a token is evaluated only when its successor is needed). A decode that would overflow the context
  * ends with 'context-full'; a prompt that does not fit throws CONTEXT_FULL before anything runs.
- * An AbortSignal is checked between steps (and passed to evaluate): the stream ends with 'aborted'. Breaking
- * out of the iteration also ends it with 'aborted'.
+ * Abort: the AbortSignal is checked between steps and between prefill micro-batches (passed to evaluate). An abort
+ * never throws from the stream: it ends with stopReason 'aborted' and nothing arrives after abort() (the chunk
+ * sampled ahead is dropped); stats.generatedTokens counts the chunks delivered and stats.promptTokens the prompt
+ * tokens the session consumed (an abort during prefill leaves the micro-batches already run in the session, whose
+ * `position` says how far it got). Breaking out of the iteration also ends it with 'aborted'. Session.evaluate
+ * itself throws ABORTED.
  * Chunks are yielded one token late, so that text held back until the end (an unfinished character → U+FFFD,
- * a stop-string prefix that never completed) lands in the last real chunk. `stats` resolves when the
- * iteration ends (and never if it is not iterated).
+ * a stop-string prefix that never completed) lands in the last real chunk. `stats` and `result` resolve when the
+ * iteration ends (and never if it is not iterated: `complete()` iterates for you). A stream is iterable once; a
+ * second iteration (or `complete()` after one) throws STREAM_CONSUMED.
+ *
+ * `logprobs: k` adds to each chunk ln p(t) and the k most likely tokens under the RAW model distribution: the
+ * float64 log-softmax of the logits row t was sampled from, before logitBias, penalties, temperature and
+ * truncation (what OpenAI and vLLM report by default). Banned tokens can therefore appear in topLogprobs.
  *
  * Device sampling (model.deviceSampling, i.e. CUDA with the SAMPLE kernel): the first token is sampled on the host
  * from the prompt's last logits row; after that each decode step runs the plan that ends in the SAMPLE op, fed the
  * Sampler's cfg row and penalty window (Sampler.fillSampleRow), so only the next token id comes back. The uniform u
  * is drawn from the same seeded stream at the same point as on the host (one per non-greedy step), so a seed gives
  * the same tokens on both paths. A step whose penalty window does not fit DEVICE_SAMPLE_WINDOW (penaltyLastN = -1
- * with a long history) is sampled on the host with the same u.
+ * with a long history) is sampled on the host with the same u. The op's cfg row has no logit bias and the op
+ * returns no logits, so a generation with a logit bias (`logitBias`, `ignoreEos`) or `logprobs` samples every step
+ * on the host: each decode then downloads its logits row (vocabSize f32) as evaluate does.
  */
 import { QwenHybridError, isQwenHybridError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/index.js';
-import { SAMPLE_CFG_WIDTH, Sampler, type SamplingOptions } from './sampler.js';
+import { SAMPLE_CFG_WIDTH, Sampler, resolveLogitBias, tokenLogprobs, type SamplingOptions, type TokenLogprob } from './sampler.js';
 import { StopMatcher } from './stop.js';
 
-export type { SamplingOptions } from './sampler.js';
+export type { LogitBias, SamplingOptions, TokenLogprob } from './sampler.js';
 
 /** Penalty-window rows (the SAMPLE op's hist input) of the device-sampling decode plan. */
 export const DEVICE_SAMPLE_WINDOW = 256;
 
+/** Most top logprobs a chunk can carry (OpenAI's top_logprobs limit). */
+export const MAX_TOP_LOGPROBS = 20;
+
 export interface GenerateOptions extends SamplingOptions {
   /** Default: until EOG or the context is full. */
   maxTokens?: number;
-  stop?: string[];
+  /** Stop strings (one or several): the stream ends before the first one completed; it is never emitted. */
+  stop?: string | readonly string[];
+  /** Token ids that end the stream (stopReason 'stop-token'); the stop token is not yielded and not fed. */
+  stopTokens?: readonly number[];
+  /** Ban every EOG token (logit -Infinity, except those in stopTokens): run to maxTokens, context-full or a stop. */
+  ignoreEos?: boolean;
+  /** Per-chunk logprob of the chosen token plus this many top alternatives (0 … MAX_TOP_LOGPROBS); see the file comment. */
+  logprobs?: number;
   signal?: AbortSignal;
   /** Parse special tokens (<|im_start|> …) in a text prompt. Default false. */
   special?: boolean;
@@ -43,9 +66,13 @@ export interface GenerateOptions extends SamplingOptions {
 export interface GenerateChunk {
   token: number;
   text: string;
+  /** With `logprobs`: ln p(token) under the raw model distribution (float64 log-softmax of the logits row). */
+  logprob?: number;
+  /** With `logprobs`: the `logprobs` most likely tokens under the same distribution, descending (ties: lower id). */
+  topLogprobs?: TokenLogprob[];
 }
 
-export type StopReason = 'eog' | 'stop-string' | 'max-tokens' | 'aborted' | 'context-full';
+export type StopReason = 'eog' | 'stop-token' | 'stop-string' | 'max-tokens' | 'aborted' | 'context-full';
 
 export interface GenerateStats {
   promptTokens: number;
@@ -57,7 +84,23 @@ export interface GenerateStats {
   stopReason: StopReason;
 }
 
-export type GenerateStream = AsyncIterable<GenerateChunk> & { readonly stats: Promise<GenerateStats> };
+/** The whole generation: the yielded chunks' text joined, their tokens, and the stats. */
+export interface GenerateResult {
+  text: string;
+  tokens: number[];
+  stats: GenerateStats;
+  /** With `logprobs`: one entry per token of `tokens`. */
+  logprobs?: { token: number; logprob: number; topLogprobs: TokenLogprob[] }[];
+}
+
+export type GenerateStream = AsyncIterable<GenerateChunk> & {
+  /** Resolves when the iteration ends (early break: stopReason 'aborted'); rejects with the generation's error. */
+  readonly stats: Promise<GenerateStats>;
+  /** Resolves with `stats` and what was yielded. */
+  readonly result: Promise<GenerateResult>;
+  /** Runs the generation without a loop: iterates the stream and resolves with `result`. */
+  complete(): Promise<GenerateResult>;
+};
 
 /** What generate needs from a Session (src/model/session.ts satisfies it). */
 export interface GenerationSession {
@@ -70,62 +113,132 @@ export interface GenerationSession {
   };
   readonly position: number;
   readonly history: readonly number[];
+  /** KV rows of the session: a prompt that cannot fit after `position` is CONTEXT_FULL at the call. */
+  readonly contextSize?: number;
   evaluate(tokens: readonly number[], opts?: { logits?: 'none' | 'last' | 'all'; signal?: AbortSignal }): Promise<Float32Array[]>;
   /** Decodes `token` and returns the id the SAMPLE op drew for the next position (Session.decodeSample). */
   decodeSample?(token: number, cfg: Float32Array, hist: Int32Array, signal?: AbortSignal): Promise<number>;
+  /**
+   * Called when the iteration starts (it may throw, e.g. SESSION_BUSY); the function it returns is called when the
+   * iteration ends, however it ends.
+   */
+  beginGeneration?(): () => void;
+}
+
+function invalid(parameter: string, message: string, value: unknown): never {
+  throw new QwenHybridError('INVALID_ARGUMENT', `generate: ${message}`, { parameter, value });
 }
 
 function checkMaxTokens(n: number | undefined): void {
-  if (n !== undefined && !(Number.isSafeInteger(n) && n >= 0)) {
-    throw new QwenHybridError('INVALID_ARGUMENT', `maxTokens must be a non-negative integer, got ${n}`, { parameter: 'maxTokens', value: n });
+  if (n !== undefined && !(Number.isSafeInteger(n) && n >= 0)) invalid('maxTokens', `maxTokens must be a non-negative integer, got ${n}`, n);
+}
+
+function checkStopTokens(ids: readonly number[] | undefined, vocabSize: number): Set<number> {
+  if (ids === undefined) return new Set();
+  if (!Array.isArray(ids)) invalid('stopTokens', `stopTokens must be an array of token ids, got ${typeof ids}`, ids);
+  ids.forEach((t: unknown, i) => {
+    if (!(typeof t === 'number' && Number.isInteger(t) && t >= 0 && t < vocabSize)) {
+      invalid('stopTokens', `stopTokens[${i}] must be a token id in [0, ${vocabSize}), got ${String(t)}`, t);
+    }
+  });
+  return new Set(ids);
+}
+
+function checkLogprobs(k: number | undefined): void {
+  if (k !== undefined && !(Number.isInteger(k) && k >= 0 && k <= MAX_TOP_LOGPROBS)) {
+    invalid('logprobs', `logprobs must be an integer in [0, ${MAX_TOP_LOGPROBS}] (top alternatives per token), got ${String(k)}`, k);
   }
 }
 
 export function generate(session: GenerationSession, prompt: string | readonly number[], opts: GenerateOptions = {}): GenerateStream {
-  const { maxTokens, stop, signal, special, ...sampling } = opts;
+  const { maxTokens, stop, stopTokens, ignoreEos, logprobs, signal, special, logitBias, ...sampling } = opts;
   // Validate synchronously so bad options throw at the call, not at the first next().
   checkMaxTokens(maxTokens);
-  const sampler = new Sampler({ ...sampling, vocabSize: session.model.vocabSize });
+  checkLogprobs(logprobs);
+  if (ignoreEos !== undefined && typeof ignoreEos !== 'boolean') invalid('ignoreEos', `ignoreEos must be a boolean, got ${typeof ignoreEos}`, ignoreEos);
+  const V = session.model.vocabSize;
+  const stopIds = checkStopTokens(stopTokens, V);
+  const bias = resolveLogitBias(logitBias, V);
+  if (ignoreEos === true) for (const t of session.model.tokenizer.eogIds) if (t < V && !stopIds.has(t)) bias.set(t, -Infinity);
+  const sampler = new Sampler({ ...sampling, logitBias: bias, vocabSize: V });
   const stopper = new StopMatcher(stop ?? []);
   const tokens = typeof prompt === 'string' ? session.model.tokenize(prompt, { special: special ?? false }) : [...prompt];
   if (tokens.length === 0) throw new QwenHybridError('INVALID_ARGUMENT', 'generate: the prompt is empty (nothing to predict from)', { parameter: 'prompt' });
+  const ctx = session.contextSize;
+  if (ctx !== undefined && session.position + tokens.length > ctx) {
+    throw new QwenHybridError('CONTEXT_FULL', `context full: ${session.position} tokens + a prompt of ${tokens.length} > context size ${ctx}`, { position: session.position, tokens: tokens.length, contextSize: ctx });
+  }
 
-  let resolveStats!: (s: GenerateStats) => void;
-  let rejectStats!: (e: unknown) => void;
-  const stats = new Promise<GenerateStats>((res, rej) => {
-    resolveStats = res;
-    rejectStats = rej;
+  let resolveResult!: (r: GenerateResult) => void;
+  let rejectResult!: (e: unknown) => void;
+  const result = new Promise<GenerateResult>((res, rej) => {
+    resolveResult = res;
+    rejectResult = rej;
   });
-  stats.catch(() => {}); // the iterator rethrows; an unobserved stats promise must not crash the process
+  const stats = result.then((r) => r.stats);
+  // The iterator rethrows; unobserved promises must not crash the process.
+  result.catch(() => {});
+  stats.catch(() => {});
 
   async function* run(): AsyncGenerator<GenerateChunk> {
+    let release: (() => void) | undefined;
+    try {
+      release = session.beginGeneration?.();
+    } catch (e) {
+      rejectResult(e);
+      throw e;
+    }
+    try {
+      yield* steps();
+    } finally {
+      release?.();
+    }
+  }
+
+  async function* steps(): AsyncGenerator<GenerateChunk> {
     const tok = session.model.tokenizer;
     const decoder = tok.createStreamingDecoder();
     let reason: StopReason | undefined;
     let generated = 0;
     let promptMs = 0;
+    /** Prompt tokens the session consumed: all of them, or the micro-batches run before an abort. */
+    let promptDone = 0;
     const t0 = performance.now();
     let t1 = t0;
-    const finish = (): GenerateStats => {
+    // What was yielded, for `result`.
+    let text = '';
+    const yielded: number[] = [];
+    const lps: NonNullable<GenerateResult['logprobs']> = [];
+    const out = (c: GenerateChunk): GenerateChunk => {
+      text += c.text;
+      yielded.push(c.token);
+      if (logprobs !== undefined) lps.push({ token: c.token, logprob: c.logprob!, topLogprobs: c.topLogprobs! });
+      return c;
+    };
+    const settle = (): void => {
       const generateMs = performance.now() - t1;
-      return {
-        promptTokens: tokens.length,
-        generatedTokens: generated,
+      const st: GenerateStats = {
+        promptTokens: promptDone,
+        // What the consumer received (a chunk sampled but not yet delivered when the stream was aborted is dropped).
+        generatedTokens: yielded.length,
         promptMs,
         generateMs,
-        promptTokensPerSecond: promptMs > 0 ? (tokens.length * 1000) / promptMs : 0,
-        tokensPerSecond: generateMs > 0 ? (generated * 1000) / generateMs : 0,
+        promptTokensPerSecond: promptMs > 0 ? (promptDone * 1000) / promptMs : 0,
+        tokensPerSecond: generateMs > 0 ? (yielded.length * 1000) / generateMs : 0,
         stopReason: reason ?? 'aborted',
       };
+      resolveResult({ text, tokens: [...yielded], stats: st, ...(logprobs !== undefined ? { logprobs: [...lps] } : {}) });
     };
     const isAbort = (e: unknown): boolean => isQwenHybridError(e) && e.code === 'ABORTED';
-    const onDevice = session.model.deviceSampling === true && session.decodeSample !== undefined;
+    // The SAMPLE op can express neither a bias nor return the logits that logprobs need: host sampling then.
+    const onDevice = session.model.deviceSampling === true && session.decodeSample !== undefined && sampler.logitBias.size === 0 && logprobs === undefined;
     const cfg = new Float32Array(SAMPLE_CFG_WIDTH);
     const hist = new Int32Array(DEVICE_SAMPLE_WINDOW);
     try {
       let logits: Float32Array | undefined;
       /** The next token when the device already sampled it. */
       let next: number | undefined;
+      const p0 = session.position;
       if (signal?.aborted) reason = 'aborted';
       else {
         try {
@@ -135,6 +248,7 @@ export function generate(session: GenerationSession, prompt: string | readonly n
           reason = 'aborted';
         }
       }
+      promptDone = session.position - p0;
       t1 = performance.now();
       promptMs = t1 - t0;
       // One chunk of lookahead: the final chunk carries the text held back until the end (an unfinished
@@ -152,6 +266,10 @@ export function generate(session: GenerationSession, prompt: string | readonly n
         }
         const t = next ?? sampler.sample(logits!, history);
         next = undefined;
+        if (stopIds.has(t)) {
+          reason = 'stop-token';
+          break;
+        }
         if (tok.isEog(t)) {
           reason = 'eog';
           break;
@@ -159,8 +277,9 @@ export function generate(session: GenerationSession, prompt: string | readonly n
         generated++;
         history.push(t);
         const r = stopper.push(decoder.push(t));
-        if (pending) yield pending;
+        if (pending) yield out(pending);
         pending = { token: t, text: r.text };
+        if (logprobs !== undefined) Object.assign(pending, tokenLogprobs(logits!, t, logprobs)); // host path: logits is t's row
         if (r.stopped) {
           reason = 'stop-string';
           break;
@@ -202,17 +321,31 @@ export function generate(session: GenerationSession, prompt: string | readonly n
         if (rest.stopped) reason = 'stop-string';
         if (pending) pending.text += tail;
       }
-      if (pending) yield pending;
-      resolveStats(finish());
+      // An abort ends the stream at once: nothing arrives after abort() (the look-ahead chunk is dropped).
+      if (pending && reason !== 'aborted') yield out(pending);
+      settle();
     } catch (e) {
-      rejectStats(e);
+      rejectResult(e);
       throw e;
     } finally {
-      // Early return() by the consumer: stats still resolve (reason 'aborted').
-      resolveStats(finish());
+      // Early return() by the consumer: stats and result still resolve (reason 'aborted', what was yielded).
+      settle();
     }
   }
 
-  const iterable = { [Symbol.asyncIterator]: () => run(), stats } as GenerateStream;
-  return iterable;
+  let consumed = false;
+  const stream: GenerateStream = {
+    [Symbol.asyncIterator]() {
+      if (consumed) throw new QwenHybridError('STREAM_CONSUMED', 'generate: this stream was already iterated (a stream is iterable once; call generate again)', {});
+      consumed = true;
+      return run();
+    },
+    stats,
+    result,
+    async complete() {
+      for await (const _ of stream);
+      return result;
+    },
+  };
+  return stream;
 }

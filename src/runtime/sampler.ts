@@ -1,8 +1,11 @@
 /**
- * Token sampler with llama.cpp's default chain semantics (src/llama-sampling.cpp):
- *   penalties → top-k → top-p → min-p → temperature → seeded draw
- * temperature 0 = greedy: penalties, then argmax (lowest id on ties).
+ * Token sampler with llama.cpp's default chain semantics (src/llama-sampling.cpp, common/sampling.cpp):
+ *   logit bias → penalties → top-k → top-p → min-p → temperature → seeded draw
+ * temperature 0 = greedy: logit bias, penalties, then argmax (lowest id on ties).
  *
+ * - logit bias (OpenAI `logit_bias`, llama.cpp `--logit-bias`): l_t ← l_t + b_t; b_t = -Infinity or b_t ≤ -100 bans t
+ *   (l_t ← -Infinity, so t is never a candidate). Ids are validated against vocabSize when the Sampler is built;
+ *   the SAMPLE op has no bias input, so `fillSampleRow` refuses a Sampler with a bias (sample on the host).
  * - penalties over the last `penaltyLastN` history tokens, token t seen c(t) > 0 times:
  *     l ← l / repeat  if l > 0,  l · repeat  if l ≤ 0;   l ← l − c(t)·frequency − presence
  * - top-k keeps the k largest logits (k = 0: off);
@@ -46,9 +49,23 @@ export interface SamplingOptions {
   penaltyLastN?: number;
   /** Non-negative safe integer. Default: a random seed. */
   seed?: number;
+  /**
+   * Token id → bias added to its raw logit before the penalties (OpenAI `logit_bias`). A bias of -Infinity or ≤ -100
+   * bans the token. Ids: integers in [0, vocabSize); values: finite or -Infinity. Record keys may be decimal strings
+   * (`{"42": -100}` from JSON). Default: none.
+   */
+  logitBias?: LogitBias;
 }
 
-export const DEFAULT_SAMPLING: Required<Omit<SamplingOptions, 'seed'>> = {
+export type LogitBias = Readonly<Record<number, number>> | ReadonlyMap<number, number>;
+
+/** The numeric options, which `resolveSampling` fills with defaults (the logit bias needs vocabSize: `resolveLogitBias`). */
+export type ScalarSamplingOptions = Omit<SamplingOptions, 'seed' | 'logitBias'>;
+
+/** A bias at or below this bans the token (OpenAI: "-100 should result in a ban"). */
+export const LOGIT_BIAS_BAN = -100;
+
+export const DEFAULT_SAMPLING: Required<ScalarSamplingOptions> = {
   temperature: 0.8,
   topK: 40,
   topP: 0.95,
@@ -64,9 +81,9 @@ function invalid(parameter: string, value: unknown, want: string): never {
 }
 
 /** Validated options with defaults filled in. */
-export function resolveSampling(opts: SamplingOptions): Required<Omit<SamplingOptions, 'seed'>> & { seed: number | undefined } {
-  const o = { ...DEFAULT_SAMPLING, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<SamplingOptions>;
-  const num = (k: keyof SamplingOptions): number => {
+export function resolveSampling(opts: SamplingOptions): Required<ScalarSamplingOptions> & { seed: number | undefined } {
+  const o = { ...DEFAULT_SAMPLING, ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'logitBias')) } as Required<ScalarSamplingOptions> & { seed?: number };
+  const num = (k: keyof ScalarSamplingOptions): number => {
     const v = o[k];
     if (typeof v !== 'number' || !Number.isFinite(v)) invalid(k, v, 'a finite number');
     return v;
@@ -84,19 +101,79 @@ export function resolveSampling(opts: SamplingOptions): Required<Omit<SamplingOp
   return { ...o, seed };
 }
 
+/**
+ * The validated bias as id → value, values ≤ LOGIT_BIAS_BAN turned into -Infinity; zero biases dropped. Throws
+ * INVALID_ARGUMENT (parameter 'logitBias') for an id that is not an integer in [0, vocabSize), a value that is
+ * neither finite nor -Infinity, or a bias that bans every token.
+ */
+export function resolveLogitBias(bias: LogitBias | undefined, vocabSize: number): Map<number, number> {
+  const out = new Map<number, number>();
+  if (bias === undefined) return out;
+  if (bias === null || typeof bias !== 'object' || Array.isArray(bias)) invalid('logitBias', bias, 'a Map or an object of token id → bias');
+  const isMap = bias instanceof Map;
+  const entries: [unknown, unknown][] = isMap ? [...bias.entries()] : Object.entries(bias);
+  for (const [k, v] of entries) {
+    // Record keys are strings: only canonical decimal integers ("42", not "4.2e1" or " 42"). Map keys are numbers.
+    const id = !isMap && typeof k === 'string' && /^(0|[1-9][0-9]*)$/.test(k) ? Number(k) : k;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      invalid('logitBias', `key ${JSON.stringify(k) ?? String(k)}`, `keyed by token ids (integers in [0, ${vocabSize}))`);
+    }
+    if (typeof v !== 'number' || !(Number.isFinite(v) || v === -Infinity)) invalid('logitBias', `${String(v)} for token ${id}`, 'finite or -Infinity');
+    if (v <= LOGIT_BIAS_BAN) out.set(id, -Infinity);
+    else if (v !== 0) out.set(id, v);
+  }
+  let banned = 0;
+  for (const v of out.values()) if (v === -Infinity) banned++;
+  if (banned === vocabSize) invalid('logitBias', `${banned} bans`, 'leaving at least one token unbanned');
+  return out;
+}
+
+/** One token's log-probability. */
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+}
+
+/**
+ * Log-softmax of a raw logits row in float64: ln p(token) = l_token − (m + ln Σ_i e^(l_i − m)), m = max l, and the
+ * `k` most likely tokens (descending, ties by lower id). -Infinity logits have logprob -Infinity.
+ */
+export function tokenLogprobs(logits: ArrayLike<number>, token: number, k: number): { logprob: number; topLogprobs: TokenLogprob[] } {
+  const V = logits.length;
+  let m = -Infinity;
+  for (let i = 0; i < V; i++) if (logits[i]! > m) m = logits[i]!;
+  let z = 0;
+  for (let i = 0; i < V; i++) z += Math.exp(logits[i]! - m);
+  const lse = m + Math.log(z);
+  // Best k by a sorted insertion (k ≤ 20): ids scanned in ascending order, so an equal logit never displaces.
+  const ids: number[] = [];
+  for (let i = 0; i < V && k > 0; i++) {
+    const l = logits[i]!;
+    if (ids.length === k && !(l > logits[ids[k - 1]!]!)) continue;
+    let j = ids.length < k ? ids.length : k - 1;
+    while (j > 0 && l > logits[ids[j - 1]!]!) j--;
+    ids.splice(j, 0, i);
+    if (ids.length > k) ids.pop();
+  }
+  return { logprob: logits[token]! - lse, topLogprobs: ids.map((t) => ({ token: t, logprob: logits[t]! - lse })) };
+}
+
 export class Sampler {
   readonly vocabSize: number;
   readonly options: Readonly<ReturnType<typeof resolveSampling>>;
+  /** Validated logit bias (resolveLogitBias): id → added value, -Infinity = banned. Empty: none. */
+  readonly logitBias: ReadonlyMap<number, number>;
   private readonly rng: Rng;
   /** Scratch: candidate ids and their working logits. */
   private ids: Int32Array;
   private vals: Float64Array;
 
   constructor(opts: SamplingOptions & { vocabSize: number }) {
-    const { vocabSize, ...rest } = opts;
+    const { vocabSize, logitBias, ...rest } = opts;
     if (!Number.isInteger(vocabSize) || vocabSize < 1) invalid('vocabSize', vocabSize, 'a positive integer');
     this.vocabSize = vocabSize;
     this.options = resolveSampling(rest);
+    this.logitBias = resolveLogitBias(logitBias, vocabSize);
     this.rng = new Rng(this.options.seed ?? Math.floor(Math.random() * 2 ** 48));
     this.ids = new Int32Array(vocabSize);
     this.vals = new Float64Array(vocabSize);
@@ -123,7 +200,7 @@ export class Sampler {
   }
 
   /**
-   * The candidates that survive penalties → top-k → top-p → min-p, as (id, logit at temperature 1) sorted
+   * The candidates that survive logit bias → penalties → top-k → top-p → min-p, as (id, logit at temperature 1) sorted
    * by logit descending then id ascending. Greedy returns the single argmax.
    */
   candidates(logits: ArrayLike<number>, history: readonly number[] = []): { ids: number[]; logits: number[] } {
@@ -142,7 +219,8 @@ export class Sampler {
     const vals = this.vals;
     if (ArrayBuffer.isView(logits)) vals.set(logits as unknown as ArrayLike<number>);
     else for (let i = 0; i < V; i++) vals[i] = logits[i]!;
-    for (const [t, l] of this.penalties(logits, history)) vals[t] = l;
+    for (const [t, b] of this.logitBias) vals[t] = b === -Infinity ? -Infinity : vals[t]! + b;
+    for (const [t, l] of this.penalties(vals, history)) vals[t] = l;
     let max = -Infinity;
     let arg = 0;
     for (let i = 0; i < V; i++) {
@@ -243,9 +321,11 @@ export class Sampler {
    * presencePenalty, frequencyPenalty, u] and hist {N, R} (N = hist.length / R, given by `rows`) = the penalty
    * window of `history` (its last min(history.length, penaltyLastN) tokens, oldest first), padded with -1; no
    * tokens when the penalties are off. Throws INVALID_ARGUMENT when the window holds more than N tokens (e.g.
-   * penaltyLastN = -1 with a long history): sample that step on the host instead.
+   * penaltyLastN = -1 with a long history), or when a logit bias is set (the op has no input for it): sample that
+   * step on the host instead.
    */
   fillSampleRow(cfg: Float32Array, hist: Int32Array, row: number, rows: number, history: readonly number[], u: number): void {
+    if (this.logitBias.size > 0) invalid('logitBias', `${this.logitBias.size} biased tokens`, 'empty for device sampling (the SAMPLE op has no bias input)');
     if (!(u >= 0 && u < 1)) invalid('u', u, 'in [0, 1)');
     if (!(Number.isInteger(rows) && rows >= 1 && Number.isInteger(row) && row >= 0 && row < rows)) invalid('row', row, `an integer in [0, ${rows})`);
     if (cfg.length !== SAMPLE_CFG_WIDTH * rows) invalid('cfg', `length ${cfg.length}`, `of length ${SAMPLE_CFG_WIDTH} * ${rows}`);

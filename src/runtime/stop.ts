@@ -3,7 +3,7 @@
  * suffix of the pending text that is a proper prefix of some stop string is held back. The output does not
  * depend on how the text is chunked: the stream stops at the stop-string occurrence that COMPLETES first
  * (smallest end offset; on a tie the earlier start, i.e. the longer string), and everything before that
- * occurrence is released, nothing after it.
+ * occurrence is released, nothing after it. `stops` is one string or a list of them (OpenAI's `stop` accepts both).
  */
 import { QwenHybridError } from '../errors.js';
 
@@ -20,13 +20,22 @@ export class StopMatcher {
   private held = '';
   private done = false;
 
-  constructor(stops: readonly string[] = []) {
-    stops.forEach((s, i) => {
+  constructor(stops: string | readonly string[] = []) {
+    if (typeof stops === 'string') {
+      if (stops.length === 0) throw new QwenHybridError('INVALID_ARGUMENT', 'stop must be a non-empty string, got ""', { parameter: 'stop' });
+      this.stops = [stops];
+      return;
+    }
+    if (!Array.isArray(stops)) {
+      const got = stops === null ? 'null' : typeof stops;
+      throw new QwenHybridError('INVALID_ARGUMENT', `stop must be a string or an array of strings, got ${got}`, { parameter: 'stop' });
+    }
+    stops.forEach((s: unknown, i) => {
       if (typeof s !== 'string' || s.length === 0) {
-        throw new QwenHybridError('INVALID_ARGUMENT', `stop[${i}] must be a non-empty string, got ${JSON.stringify(s)}`, { parameter: 'stop', index: i });
+        throw new QwenHybridError('INVALID_ARGUMENT', `stop[${i}] must be a non-empty string, got ${JSON.stringify(s) ?? String(s)}`, { parameter: 'stop', index: i });
       }
     });
-    this.stops = [...new Set(stops)];
+    this.stops = [...new Set(stops as readonly string[])];
   }
 
   get stopped(): boolean {

@@ -106,7 +106,13 @@ describe.each(TINY_PRESET_NAMES)('preset %s', (preset) => {
       expect(s.position).toBe(prompt.length + 3);
     }
     const small = model.createSession({ contextSize: prompt.length - 1 });
-    const err = await collect(generate(small, prompt, { temperature: 0 })).catch((e: unknown) => e);
+    // Thrown at the call (issue 13: a streaming server learns it before sending headers), not at the first next().
+    let err: unknown;
+    try {
+      generate(small, prompt, { temperature: 0 });
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(QwenHybridError);
     expect((err as QwenHybridError).code).toBe('CONTEXT_FULL');
     expect(small.position).toBe(0);
@@ -131,8 +137,8 @@ describe.each(TINY_PRESET_NAMES)('preset %s', (preset) => {
     const stats = await st.stats;
     if (upToEog(oracle).length > 4) {
       expect(stats.stopReason).toBe('aborted');
-      // One chunk of lookahead: at most one more token arrives after the abort.
-      expect(got.length).toBeLessThanOrEqual(3);
+      // Nothing arrives after abort() (the look-ahead chunk is dropped).
+      expect(got.length).toBe(2);
       expect(got).toEqual(oracle.slice(0, got.length));
     }
     expect(stats.generatedTokens).toBe(got.length);
@@ -165,7 +171,9 @@ describe.each(TINY_PRESET_NAMES)('preset %s', (preset) => {
       const { thinking: _t, ...genOpts } = opts;
       const raw = (await collect(generate(model.createSession(), tokens, genOpts))).map((c) => c.text).join('');
       const want = parseChatOutput(raw, { startInReasoning });
-      expect({ reasoning: result.reasoning, content: result.content, toolCalls: result.toolCalls }).toEqual(want);
+      // Tool-call ids are random per parse: compare the calls without them.
+      const noIds = (r: { reasoning: string; content: string; toolCalls: { id: string }[] }) => ({ ...r, toolCalls: r.toolCalls.map(({ id: _id, ...c }) => c) });
+      expect(noIds({ reasoning: result.reasoning, content: result.content, toolCalls: result.toolCalls })).toEqual(noIds(want));
       const joined = (type: string): string => events.filter((e) => e.type === type).map((e) => (e as { text: string }).text).join('');
       expect(joined('reasoning')).toBe(want.reasoning);
       expect(joined('content')).toBe(want.content);

@@ -165,9 +165,12 @@ const FIXTURES: Fixture[] = [
   },
 ];
 
+/** Deterministic tool-call ids, so that outputs of different parsers compare equal. */
+const seqId = (i: number): string => `call_${i}`;
+
 /** Feeds `chunks`, returns the events with adjacent text events of one type merged. */
 function feed(chunks: readonly string[], opts?: ChatOutputParserOptions): { events: ChatEvent[]; result: ParsedChatOutput } {
-  const p = new ChatOutputParser(opts);
+  const p = new ChatOutputParser({ toolCallId: seqId, ...opts });
   const all: ChatEvent[] = [];
   for (const c of chunks) all.push(...p.push(c));
   all.push(...p.end());
@@ -225,7 +228,7 @@ describe('ChatOutputParser: fixtures', () => {
   }
 
   it('parseChatOutput equals push(all) + end()', () => {
-    for (const f of FIXTURES) expect(parseChatOutput(f.text, f.opts)).toEqual(feed([f.text], f.opts).result);
+    for (const f of FIXTURES) expect(parseChatOutput(f.text, { toolCallId: seqId, ...f.opts })).toEqual(feed([f.text], f.opts).result);
   });
 });
 
@@ -316,7 +319,7 @@ describe('ChatOutputParser: emits promptly', () => {
     expect(p.push('<tool_call>\n<function=f>\n<parameter=a>\nx\n</parameter>\n</function>\n')).toEqual([]);
     const ev = p.push('</tool_call>');
     expect(ev).toHaveLength(1);
-    expect(ev[0]).toEqual({ type: 'tool_call', call: { name: 'f', arguments: { a: 'x' }, raw: '<tool_call>\n<function=f>\n<parameter=a>\nx\n</parameter>\n</function>\n</tool_call>' } });
+    expect(ev[0]).toEqual({ type: 'tool_call', call: { id: expect.stringMatching(/^call_[A-Za-z0-9]{24}$/), name: 'f', arguments: { a: 'x' }, raw: '<tool_call>\n<function=f>\n<parameter=a>\nx\n</parameter>\n</function>\n</tool_call>' } });
   });
 
   it('push after end() is an INVALID_ARGUMENT error; end() is idempotent', () => {
@@ -326,5 +329,63 @@ describe('ChatOutputParser: emits promptly', () => {
     expect(p.end()).toEqual([]);
     expect(() => p.push('y')).toThrow(QwenHybridError);
     expect(p.result()).toEqual({ reasoning: '', content: 'x', toolCalls: [] });
+  });
+});
+
+describe('ChatOutputParser: tool-call ids', () => {
+  const call = (name: string, v: string): string => `<tool_call>\n<function=${name}>\n<parameter=a>\n${v}\n</parameter>\n</function>\n</tool_call>`;
+  const text = `${call('f', 'x')}\n${call('g', 'y')}\n<tool_call>\n{"name": "h", "arguments": {}, "id": "model_written"}\n</tool_call>`;
+
+  it('default ids: OpenAI shape call_ + 24 [A-Za-z0-9], distinct, the same object in the event and the result', () => {
+    const p = new ChatOutputParser();
+    const events = [...p.push(text), ...p.end()].filter((e) => e.type === 'tool_call');
+    const calls = p.result().toolCalls;
+    expect(calls.map((c) => c.name)).toEqual(['f', 'g', 'h']);
+    for (const c of calls) expect(c.id).toMatch(/^call_[A-Za-z0-9]{24}$/);
+    expect(new Set(calls.map((c) => c.id)).size).toBe(3);
+    // a JSON body's own "id" is not the call id
+    expect(calls[2]!.id).not.toBe('model_written');
+    expect(events.map((e) => (e.type === 'tool_call' ? e.call.id : ''))).toEqual(calls.map((c) => c.id));
+    // another parse of the same text draws fresh ids (random, not derived from the text)
+    const again = parseChatOutput(text).toolCalls.map((c) => c.id);
+    for (const id of again) expect(calls.map((c) => c.id)).not.toContain(id);
+  });
+
+  it('every character of the alphabet is reachable and the draw is not skewed to the first 8 (modulo bias)', () => {
+    // 24 × 400 = 9600 characters over 62 symbols: each expected 154.8 times, σ ≈ 12.3; bounds at ±6σ.
+    const counts = new Map<string, number>();
+    for (let n = 0; n < 400; n++) {
+      const p = new ChatOutputParser();
+      p.push(call('f', 'x'));
+      for (const ch of p.result().toolCalls[0]!.id.slice(5)) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+    }
+    expect(counts.size).toBe(62);
+    for (const c of counts.values()) {
+      expect(c).toBeGreaterThan(154.8 - 6 * 12.3);
+      expect(c).toBeLessThan(154.8 + 6 * 12.3);
+    }
+    // byte % 62 without redraws would give 'A'…'H' p = 5/256 each (256 = 4·62 + 8): together 0.15625·9600 = 1500
+    // instead of 8/62·9600 = 1238.7 (σ = √(9600·0.129·0.871) ≈ 32.9); bound at ±5σ.
+    let first8 = 0;
+    for (const ch of 'ABCDEFGH') first8 += counts.get(ch) ?? 0;
+    expect(Math.abs(first8 - 1238.7)).toBeLessThan(5 * 32.9);
+  });
+
+  it('toolCallId gives the ids by index; a duplicate or empty id, or a non-function, is INVALID_ARGUMENT', () => {
+    const r = parseChatOutput(text, { toolCallId: (i) => `call_fixed_${i}` });
+    expect(r.toolCalls.map((c) => c.id)).toEqual(['call_fixed_0', 'call_fixed_1', 'call_fixed_2']);
+    const code = (f: () => unknown): string | undefined => {
+      try {
+        f();
+      } catch (e) {
+        return e instanceof QwenHybridError ? e.code : 'not typed';
+      }
+      return undefined;
+    };
+    expect(code(() => parseChatOutput(text, { toolCallId: () => 'same' }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => parseChatOutput(text, { toolCallId: () => '' }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => new ChatOutputParser({ toolCallId: 'x' as unknown as () => string }))).toBe('INVALID_ARGUMENT');
+    // a text without tool calls never asks for an id
+    expect(parseChatOutput('just text', { toolCallId: () => 'same' }).content).toBe('just text');
   });
 });

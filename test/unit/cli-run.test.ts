@@ -93,8 +93,9 @@ describe('run', () => {
     [['run', '-m', 'x.gguf', '-p', 'a', '--temp', 'hot'], /--temp expects a number/],
     [['run', '-m', 'x.gguf', '--tokens', '1,x'], /--tokens expects/],
     [['run', '-m', 'x.gguf', '-p', 'a', '--bogus'], /bogus/],
-    [['run', '-m', '$PATH', '-p', 'a', '--top-p', '1.5'], /topP/],
-    [['run', '-m', '$PATH', '-p', 'a', '--temp=-1'], /temperature/],
+    // Range checks name the flag and come before the model is opened (x.gguf does not exist).
+    [['run', '-m', 'x.gguf', '-p', 'a', '--top-p', '1.5'], /--top-p must be in \(0, 1\], got 1\.5/],
+    [['run', '-m', 'x.gguf', '-p', 'a', '--temp=-1'], /--temp must be ≥ 0/],
     [['logits', '--tokens', '1'], /-m <model.gguf> is required/],
     [['logits', '-m', 'x.gguf', '--tokens', '1', '--top', '0'], /--top must be/],
     [['perplexity', '-m', 'x.gguf'], /-f <text file> is required/],

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { QwenHybridError } from '../../src/errors.js';
-import { Sampler, type SamplingOptions } from '../../src/runtime/sampler.js';
+import { SAMPLE_CFG_WIDTH, Sampler, resolveLogitBias, tokenLogprobs, type SamplingOptions } from '../../src/runtime/sampler.js';
 
 const OFF = { topK: 0, topP: 1, minP: 0 } as const;
 const f32 = (a: number[]): Float32Array => Float32Array.from(a);
@@ -166,3 +166,100 @@ describe('invalid parameters → INVALID_ARGUMENT naming the parameter', () => {
     expect(() => new Sampler({ vocabSize: 4 }).sample(new Float32Array(3))).toThrow(/logits/);
   });
 });
+
+describe('logit bias (added to the raw logit before the penalties; -Infinity or ≤ -100 bans)', () => {
+  it('greedy: a ban moves the argmax to the second best; a positive bias can lift a token to the top', () => {
+    const l = f32([1, 4, 3, -2]);
+    expect(new Sampler({ vocabSize: 4, temperature: 0 }).sample(l)).toBe(1);
+    expect(new Sampler({ vocabSize: 4, temperature: 0, logitBias: { 1: -Infinity } }).sample(l)).toBe(2);
+    expect(new Sampler({ vocabSize: 4, temperature: 0, logitBias: new Map([[1, -100]]) }).sample(l)).toBe(2);
+    // -2 + 6.5 = 4.5 > 4
+    expect(new Sampler({ vocabSize: 4, temperature: 0, logitBias: { 3: 6.5 } }).sample(l)).toBe(3);
+    // -2 + 5.5 = 3.5 < 4: still token 1
+    expect(new Sampler({ vocabSize: 4, temperature: 0, logitBias: { 3: 5.5 } }).sample(l)).toBe(1);
+    // JSON-style string keys
+    expect(new Sampler({ vocabSize: 4, temperature: 0, logitBias: JSON.parse('{"1": -100, "2": -100}') as Record<number, number> }).sample(l)).toBe(0);
+  });
+
+  it('-99 is a (large) bias, not a ban: the token stays a candidate', () => {
+    // logits 0 and 0; token 0 at -99 keeps e^-99 / (1 + e^-99) > 0 of the mass: still in the keep set
+    const s = new Sampler({ vocabSize: 2, temperature: 1, ...OFF, logitBias: { 0: -99 } });
+    expect(s.candidates(f32([0, 0])).ids).toEqual([1, 0]);
+    expect(s.candidates(f32([0, 0])).logits).toEqual([0, -99]);
+    const b = new Sampler({ vocabSize: 2, temperature: 1, ...OFF, logitBias: { 0: -100 } });
+    expect(b.candidates(f32([0, 0])).ids).toEqual([1]);
+  });
+
+  it('is applied before the penalties (llama.cpp chain: logit_bias first)', () => {
+    // token 0: (1 + 1) / 2 = 1 with the bias first; (1 / 2) + 1 = 1.5 if it came after. Token 1 at 1.2 decides.
+    const s = new Sampler({ vocabSize: 2, temperature: 0, repeatPenalty: 2, logitBias: { 0: 1 } });
+    expect(s.sample(f32([1, 1.2]), [0])).toBe(1);
+    // and the sign rule of repeatPenalty looks at the biased logit: -1 + 5 = 4 > 0 → divided → 2 (penalty on the raw
+    // logit, then the bias: -1 · 2 + 5 = 3). Token 1 at 2.5 decides.
+    const t = new Sampler({ vocabSize: 2, temperature: 0, repeatPenalty: 2, logitBias: { 0: 5 } });
+    expect(t.sample(f32([-1, 2.5]), [0])).toBe(1);
+    expect(t.sample(f32([-1, 1.5]), [0])).toBe(0);
+  });
+
+  it('sampled: follows the biased softmax', () => {
+    // logits ln(.5, .3, .2), token 0 biased by ln(1/5): weights .1, .3, .2 → 1/6, 1/2, 1/3
+    const s = new Sampler({ vocabSize: 3, seed: 99, ...OFF, temperature: 1, logitBias: { 0: Math.log(0.2) } });
+    const N = 20000;
+    const counts = [0, 0, 0];
+    for (let i = 0; i < N; i++) counts[s.sample(lnP([0.5, 0.3, 0.2]))]!++;
+    [1 / 6, 1 / 2, 1 / 3].forEach((p, i) => expect(Math.abs(counts[i]! - N * p)).toBeLessThanOrEqual(5 * Math.sqrt(N * p * (1 - p))));
+  });
+
+  it('validation: ids are integers in [0, vocab), values finite or -Infinity, not everything banned', () => {
+    const bad: unknown[] = [
+      { 4: 1 }, { '-1': 1 }, { '1.5': 1 }, { ' 1': 1 }, { '01': 1 }, { x: 1 }, new Map([[-1, 1]]), new Map([[4, 1]]), new Map([['1', 1]]),
+      { 0: NaN }, { 0: Infinity }, { 0: '1' }, [1, 2], 'x', 5,
+      { 0: -Infinity, 1: -100, 2: -1e9, 3: -Infinity },
+    ];
+    for (const b of bad) {
+      let err: unknown;
+      try {
+        new Sampler({ vocabSize: 4, logitBias: b as Record<number, number> });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, String(b)).toBeInstanceOf(QwenHybridError);
+      expect((err as QwenHybridError).code).toBe('INVALID_ARGUMENT');
+      expect((err as QwenHybridError).details['parameter']).toBe('logitBias');
+    }
+    expect([...resolveLogitBias({ 0: 0, 1: -100, 2: 2.5, 3: -Infinity }, 4)]).toEqual([[1, -Infinity], [2, 2.5], [3, -Infinity]]);
+  });
+
+  it('the SAMPLE op cannot express a bias: fillSampleRow refuses it with INVALID_ARGUMENT', () => {
+    const s = new Sampler({ vocabSize: 4, logitBias: { 1: -Infinity } });
+    const cfg = new Float32Array(SAMPLE_CFG_WIDTH);
+    const hist = new Int32Array(8);
+    expect(() => s.fillSampleRow(cfg, hist, 0, 1, [], 0.5)).toThrow(/logitBias/);
+    expect(() => new Sampler({ vocabSize: 4 }).fillSampleRow(cfg, hist, 0, 1, [], 0.5)).not.toThrow();
+  });
+});
+
+describe('tokenLogprobs (float64 log-softmax of the raw row)', () => {
+  it('crafted row: exact values and the top-k order with ties by lower id', () => {
+    // logits ln(.1), ln(.4), ln(.1), ln(.4): log-softmax = the same ln p (they sum to 1)
+    const l = [0.1, 0.4, 0.1, 0.4].map(Math.log);
+    const r = tokenLogprobs(l, 2, 3);
+    expect(r.logprob).toBeCloseTo(Math.log(0.1), 14);
+    expect(r.topLogprobs.map((x) => x.token)).toEqual([1, 3, 0]);
+    r.topLogprobs.forEach((x, i) => expect(x.logprob).toBeCloseTo(Math.log([0.4, 0.4, 0.1][i]!), 14));
+    expect(tokenLogprobs(l, 0, 0).topLogprobs).toEqual([]);
+    expect(tokenLogprobs(l, 0, 10).topLogprobs.map((x) => x.token)).toEqual([1, 3, 0, 2]);
+  });
+  it('shift invariance and large logits: [1000, 1001] → ln(1/(1+e)), ln(e/(1+e))', () => {
+    const r = tokenLogprobs(f32([1000, 1001]), 0, 2);
+    expect(r.logprob).toBeCloseTo(-Math.log(1 + Math.E), 12);
+    expect(r.topLogprobs[0]).toEqual({ token: 1, logprob: expect.closeTo(1 - Math.log(1 + Math.E), 12) });
+  });
+  it('-Infinity logits get logprob -Infinity and rank last', () => {
+    const r = tokenLogprobs(f32([-Infinity, 0, 0]), 0, 3);
+    expect(r.logprob).toBe(-Infinity);
+    expect(r.topLogprobs.map((x) => x.token)).toEqual([1, 2, 0]);
+    expect(r.topLogprobs[0]!.logprob).toBeCloseTo(Math.log(0.5), 14);
+  });
+});
+

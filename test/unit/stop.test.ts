@@ -73,6 +73,25 @@ describe('holding back', () => {
     expect(m.push('more')).toEqual({ text: '', stopped: true });
     expect(m.flush()).toBe('');
   });
+  it('one string works as a one-element list (OpenAI accepts both)', () => {
+    const m = new StopMatcher('\n');
+    expect(m.stops).toEqual(['\n']);
+    expect(m.push('line one')).toEqual({ text: 'line one', stopped: false });
+    expect(m.push('\nline two')).toEqual({ text: '', stopped: true, matched: '\n' });
+  });
+  it('anything but a string or an array of strings is INVALID_ARGUMENT naming stop', () => {
+    for (const bad of [5, null, {}, ['ok', 3], [null], '', true]) {
+      let err: unknown;
+      try {
+        new StopMatcher(bad as string[]);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify(bad)).toBeInstanceOf(QwenHybridError);
+      expect((err as QwenHybridError).code).toBe('INVALID_ARGUMENT');
+      expect((err as QwenHybridError).details['parameter']).toBe('stop');
+    }
+  });
   it('an empty stop string is INVALID_ARGUMENT', () => {
     expect(() => new StopMatcher(['ok', ''])).toThrow(QwenHybridError);
     expect(() => new StopMatcher(['ok', ''])).toThrow(/stop\[1\]/);

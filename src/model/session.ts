@@ -14,7 +14,7 @@ import { stateTensorNames, type LogitsMode } from './forward.js';
 import { checkSnapshot, readSnapshotFile, snapshotKindOf, SNAPSHOT_KIND_BYTES, writeSnapshotFile, type SessionSnapshot, type SnapshotTarget } from './snapshot.js';
 import type { Model } from './model.js';
 import { chat, type ChatOptions, type ChatStream } from '../runtime/chat.js';
-import { generate, type GenerateOptions, type GenerateStream, type GenerationSession } from '../runtime/generate.js';
+import { generate, type GenerateOptions, type GenerateResult, type GenerateStream, type GenerationSession } from '../runtime/generate.js';
 import type { ChatMessage } from '../chat/types.js';
 
 export interface SessionOptions {
@@ -188,18 +188,57 @@ export class Session {
   }
 
   /**
-   * Evaluates `tokens` in ONE run (advancing the session like evaluate) and returns the named intermediates
-   * (spec §7 names: `attn_norm-N`, `linear_attn_qkv_mixed-N`, `conv_output_silu-N`, `q_conv_predelta-N`, `gate-N`,
-   * `attn_output-N`, `Qcur_normed-N`, `attn_gated-N`, `ffn_moe_out-N`, `l_out-N`, `result_norm`, …) plus
-   * `logits` {V, T}; every array is ne0-fastest.
-   */
-  /**
    * Streams generated tokens after `prompt` (text, tokenized without special parsing unless `special`, or ids):
    * `for await (const { token, text } of session.generate(p, opts))`, then `await stream.stats`.
    */
   generate(prompt: string | readonly number[], opts: GenerateOptions = {}): GenerateStream {
     const tokens = this.#promptTokens(prompt, opts);
     return generate(this.#generationView('generate'), tokens, opts);
+  }
+
+  /**
+   * `n` completions of one prompt (OpenAI's `n`): the prompt is evaluated once, then each choice continues from a
+   * copy of that state (Session.fork) with seed `opts.seed + i` when a seed is given. Choice 0 runs on this session
+   * (which ends in its state); the others on forks disposed when done. Choices run one after another until
+   * continuous batching (issue 15) runs them in one step. Same errors as generate, at the call.
+   */
+  async generateMany(prompt: string | readonly number[], n: number, opts: GenerateOptions = {}): Promise<GenerateResult[]> {
+    if (!Number.isSafeInteger(n) || n < 1) throw new QwenHybridError('INVALID_ARGUMENT', `generateMany: n must be a positive integer, got ${String(n)}`, { parameter: 'n', value: n });
+    const tokens = this.#promptTokens(prompt, opts);
+    // Validate the options once, at the call (generate checks them synchronously).
+    generate(this.#generationView('generateMany'), tokens, opts);
+    if (tokens.length > 1) await this.evaluate(tokens.slice(0, -1), { logits: 'none', ...(opts.signal ? { signal: opts.signal } : {}) });
+    const last = tokens.slice(-1);
+    const seedOf = (i: number): GenerateOptions => (opts.seed !== undefined ? { ...opts, seed: opts.seed + i } : opts);
+    const forks: Session[] = [];
+    try {
+      for (let i = 1; i < n; i++) forks.push(await this.fork());
+      const out: GenerateResult[] = [];
+      for (let i = 0; i < n; i++) {
+        const s = i === 0 ? this : forks[i - 1]!;
+        const r = await s.generate(last, seedOf(i)).complete();
+        out.push({ ...r, stats: { ...r.stats, promptTokens: r.stats.promptTokens + tokens.length - 1 } });
+      }
+      return out;
+    } finally {
+      for (const f of forks) f.dispose();
+    }
+  }
+
+  /**
+   * A new session of the same model and context size holding a copy of this one's state, position and history
+   * (after pending calls finish): the two continue independently. The caller disposes it.
+   */
+  async fork(): Promise<Session> {
+    const snap = await this.snapshot();
+    const s = this.model.createSession({ contextSize: this.contextSize });
+    try {
+      await s.restore(snap);
+      return s;
+    } catch (e) {
+      s.dispose();
+      throw e;
+    }
   }
 
   /** Renders `messages` with the model's chat template and streams reasoning / content / tool-call events. */
@@ -265,6 +304,12 @@ export class Session {
     };
   }
 
+  /**
+   * Evaluates `tokens` in ONE run (advancing the session like evaluate) and returns the named intermediates
+   * (spec §7 names: `attn_norm-N`, `linear_attn_qkv_mixed-N`, `conv_output_silu-N`, `q_conv_predelta-N`, `gate-N`,
+   * `attn_output-N`, `Qcur_normed-N`, `attn_gated-N`, `ffn_moe_out-N`, `l_out-N`, `result_norm`, …) plus
+   * `logits` {V, T}; every array is ne0-fastest.
+   */
   debugEvaluate(tokens: readonly number[]): Promise<Map<string, Float32Array>> {
     try {
       this.#alive();

@@ -8,6 +8,7 @@
  * refused with INVALID_ARGUMENT — use a fresh session. The parser starts in reasoning when the rendered
  * prompt ends inside an open `<think>` block.
  */
+import { deferred } from './deferred.js';
 import { ChatOutputParser } from '../chat/parser.js';
 import type { ChatTemplate } from '../chat/template.js';
 import type { ChatEvent, ChatMessage, ParsedChatOutput, ToolDefinition } from '../chat/types.js';
@@ -60,13 +61,7 @@ export function chat(session: ChatSession, messages: readonly ChatMessage[], opt
   const stream = generate(session, tokens.slice(h.length), genOpts);
   const parser = new ChatOutputParser({ startInReasoning, ...(tools ? { tools } : {}) });
 
-  let resolveResult!: (r: ChatResult) => void;
-  let rejectResult!: (e: unknown) => void;
-  const result = new Promise<ChatResult>((res, rej) => {
-    resolveResult = res;
-    rejectResult = rej;
-  });
-  result.catch(() => {});
+  const { promise: result, resolve: resolveResult, reject: rejectResult } = deferred<ChatResult>();
 
   async function* run(): AsyncGenerator<ChatEvent> {
     try {

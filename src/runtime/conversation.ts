@@ -22,6 +22,7 @@
  * then restores a checkpoint or starts from the one taken at construction). A turn that throws adds nothing to the
  * messages; an aborted or max-tokens turn adds what was generated.
  */
+import { deferred } from './deferred.js';
 import type { ChatMessage, ToolDefinition } from '../chat/types.js';
 import { QwenHybridError } from '../errors.js';
 import type { Session, SessionSnapshot } from '../model/session.js';
@@ -144,13 +145,7 @@ export class ChatConversation {
       throw new QwenHybridError('CONTEXT_FULL', `ChatConversation.send: the conversation is ${tokens.length} tokens, over the context size ${this.session.contextSize}`, { tokens: tokens.length, contextSize: this.session.contextSize });
     }
 
-    let resolveResult!: (r: ChatResult) => void;
-    let rejectResult!: (e: unknown) => void;
-    const result = new Promise<ChatResult>((res, rej) => {
-      resolveResult = res;
-      rejectResult = rej;
-    });
-    result.catch(() => {});
+    const { promise: result, resolve: resolveResult, reject: rejectResult } = deferred<ChatResult>();
     let iterated = false;
 
     const run = async function* (this: ChatConversation) {

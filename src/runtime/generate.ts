@@ -34,6 +34,7 @@
  * returns no logits, so a generation with a logit bias (`logitBias`, `ignoreEos`) or `logprobs` samples every step
  * on the host: each decode then downloads its logits row (vocabSize f32) as evaluate does.
  */
+import { deferred } from './deferred.js';
 import { QwenHybridError, isQwenHybridError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { SAMPLE_CFG_WIDTH, Sampler, resolveLogitBias, tokenLogprobs, type SamplingOptions, type TokenLogprob } from './sampler.js';
@@ -169,16 +170,9 @@ export function generate(session: GenerationSession, prompt: string | readonly n
     throw new QwenHybridError('CONTEXT_FULL', `context full: ${session.position} tokens + a prompt of ${tokens.length} > context size ${ctx}`, { position: session.position, tokens: tokens.length, contextSize: ctx });
   }
 
-  let resolveResult!: (r: GenerateResult) => void;
-  let rejectResult!: (e: unknown) => void;
-  const result = new Promise<GenerateResult>((res, rej) => {
-    resolveResult = res;
-    rejectResult = rej;
-  });
+  const { promise: result, resolve: resolveResult, reject: rejectResult } = deferred<GenerateResult>();
   const stats = result.then((r) => r.stats);
-  // The iterator rethrows; unobserved promises must not crash the process.
-  result.catch(() => {});
-  stats.catch(() => {});
+  stats.catch(() => {}); // the iterator rethrows; an unobserved rejection must not crash the process
 
   async function* run(): AsyncGenerator<GenerateChunk> {
     let release: (() => void) | undefined;

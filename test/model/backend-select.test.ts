@@ -9,6 +9,7 @@
  * On a machine with a usable CUDA device the no-device expectations flip to "CUDA was chosen" (auto) and are
  * checked there instead.
  */
+import { deviceSamplingView } from '../helpers/device-sampling.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -139,22 +140,8 @@ describe('CLI --backend / --device', () => {
 });
 
 describe('device-sampling generation path (on the CPU SAMPLE op)', () => {
-  /** `s` as generate sees it, with device sampling switched on (CUDA models have it; the CPU has the op too). */
-  let deviceSteps = 0;
-  const onDevice = (s: Session): GenerationSession => ({
-    model: { tokenizer: s.model.tokenizer, vocabSize: s.model.vocabSize, deviceSampling: true, tokenize: (t, o) => s.model.tokenize(t, o) },
-    get position() {
-      return s.position;
-    },
-    get history() {
-      return s.history;
-    },
-    evaluate: (t, o) => s.evaluate(t, o),
-    decodeSample: (t, c, h, sig) => {
-      deviceSteps++;
-      return s.decodeSample(t, c, h, sig);
-    },
-  });
+  const counter = { steps: 0 };
+  const onDevice = (s: Session): GenerationSession => deviceSamplingView(s, counter);
   const tokens = async (s: GenerationSession, prompt: number[], o: GenerateOptions) => {
     const out: number[] = [];
     const st = generate(s, prompt, o);
@@ -176,12 +163,12 @@ describe('device-sampling generation path (on the CPU SAMPLE op)', () => {
       for (const o of cases) {
         const host = await tokens(m.createSession(), prompt, o);
         const s = m.createSession();
-        deviceSteps = 0;
+        counter.steps = 0;
         const dev = await tokens(onDevice(s), prompt, o);
         // Every decode step samples on the device, except (whole-history window) those whose window outgrew it.
         const steps = dev.out.length - 1;
-        if (o.penaltyLastN === -1) expect(deviceSteps).toBe(DEVICE_SAMPLE_WINDOW - prompt.length);
-        else expect(deviceSteps).toBe(steps);
+        if (o.penaltyLastN === -1) expect(counter.steps).toBe(DEVICE_SAMPLE_WINDOW - prompt.length);
+        else expect(counter.steps).toBe(steps);
         expect(dev.out, JSON.stringify(o)).toEqual(host.out);
         expect(dev.stats.stopReason).toBe(host.stats.stopReason);
         expect(s.history).toEqual([...prompt, ...dev.out.slice(0, -1)]);

@@ -6,6 +6,7 @@
  * the CPU backend's SAMPLE op (as test/model/backend-select.test.ts does) to check that bias and logprobs move every
  * step to the host.
  */
+import { deviceSamplingView } from '../helpers/device-sampling.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtinChatTemplate } from '../../src/chat/template.js';
 import type { ChatEvent } from '../../src/chat/types.js';
@@ -99,23 +100,7 @@ describe('generation controls (dense-r2)', () => {
     return out;
   }
 
-  /** `s` as generate sees it, with device sampling on (the CPU plan has the SAMPLE op too); counts device steps. */
-  function onDevice(s: Session, counter: { steps: number }): GenerationSession {
-    return {
-      model: { tokenizer: s.model.tokenizer, vocabSize: s.model.vocabSize, deviceSampling: true, tokenize: (t, o) => s.model.tokenize(t, o) },
-      get position() {
-        return s.position;
-      },
-      get history() {
-        return s.history;
-      },
-      evaluate: (t, o) => s.evaluate(t, o),
-      decodeSample: (t, c, h, sig) => {
-        counter.steps++;
-        return s.decodeSample(t, c, h, sig);
-      },
-    };
-  }
+  const onDevice = deviceSamplingView;
 
   const first = async (o: GenerateOptions): Promise<GenerateChunk[]> => collect(generate(model.createSession({ contextSize: 128 }), prompt, { temperature: 0, ...o }));
 

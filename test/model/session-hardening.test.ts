@@ -261,3 +261,43 @@ describe('10. abort semantics of generate / chat', () => {
     }
   });
 });
+
+describe('n completions (generateMany) and fork', () => {
+  it('each choice equals the same prompt on a fresh session with seed + i; the prompt is evaluated once', async () => {
+    const prompt = [3, 1, 4, 1, 5, 9, 2, 6];
+    const opts = { maxTokens: 8, temperature: 0.9, seed: 7, ignoreEos: true } as const;
+    const s = model.createSession({ contextSize: 256 });
+    const choices = await s.generateMany(prompt, 3, opts);
+    expect(choices.length).toBe(3);
+    for (let i = 0; i < 3; i++) {
+      // Reference: the same steps (prompt minus its last token, then generate from it) on a fresh session.
+      const ref = model.createSession({ contextSize: 256 });
+      await ref.evaluate(prompt.slice(0, -1), { logits: 'none' });
+      const r = await ref.generate(prompt.slice(-1), { ...opts, seed: 7 + i }).complete();
+      expect(choices[i]!.tokens).toEqual(r.tokens);
+      expect(choices[i]!.stats.promptTokens).toBe(prompt.length);
+      ref.dispose();
+    }
+    // Different seeds gave different samples (three identical 8-token samples at temperature 0.9 would mean the
+    // seed did not reach the choices).
+    expect(new Set(choices.map((c) => c.tokens.join(','))).size).toBeGreaterThan(1);
+    // This session ends in choice 0's state.
+    expect(s.history).toEqual([...prompt, ...choices[0]!.tokens.slice(0, -1)]);
+    await expect(s.generateMany(prompt, 0)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    s.dispose();
+  });
+
+  it('fork: an independent copy that continues bit for bit like the original', async () => {
+    const s = model.createSession({ contextSize: 128 });
+    await s.evaluate([10, 20, 30]);
+    const f = await s.fork();
+    expect(f.history).toEqual([10, 20, 30]);
+    const [a] = await s.evaluate([40]);
+    const [b] = await f.evaluate([40]);
+    expect(Array.from(b!)).toEqual(Array.from(a!));
+    await f.evaluate([50]);
+    expect(s.position).toBe(4);
+    f.dispose();
+    s.dispose();
+  });
+});

@@ -49,6 +49,7 @@ export const ERROR_CODES = [
   'OUT_OF_MEMORY',
   'DISPOSED', // a native-backed object used after dispose()
   'ABORTED', // an AbortSignal fired; checked between steps
+  'INVALID_GRAMMAR', // a JSON schema / EBNF / regex / structural tag the grammar engine cannot parse or compile
   'SESSION_BUSY', // a session already runs a generation (one at a time per session; use another session)
   'SNAPSHOT_CORRUPT', // a session snapshot file whose checksum does not match its bytes (damaged, truncated, appended to)
   'STREAM_CONSUMED', // a generate() / chat() stream iterated a second time: a stream is iterable once

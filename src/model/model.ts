@@ -22,6 +22,7 @@ import { configFromMetadata, sequenceStateBytes, type Qwen35Config } from './con
 import { buildForwardGraph, checkKvCacheType, KV_BYTES_PER_ELEMENT, type KvCacheType, type LogitsMode } from './forward.js';
 import { hostMemory } from '../runtime/memory.js';
 import { resolveThreads } from '../runtime/threads.js';
+import { checkGrammarSpec, GrammarEngine, type CompiledConstraint, type GrammarSpec } from '../grammar/constraint.js';
 import { validateTensorTable } from './weights.js';
 import { Session, type SessionOptions } from './session.js';
 import { weightsFingerprint } from './snapshot.js';
@@ -238,6 +239,20 @@ export class Model {
     const s = new Session(this, n, () => this.#sessions.delete(s));
     this.#sessions.add(s);
     return s;
+  }
+
+  /**
+   * Compiles a grammar against this model's vocabulary once, for many generations (`generate(p, { constraint })`):
+   * JSON schema, json_object, EBNF, regex or an XGrammar structural tag. INVALID_GRAMMAR when it does not compile.
+   */
+  compileGrammar(spec: GrammarSpec): Promise<CompiledConstraint> {
+    try {
+      this.assertAlive();
+      checkGrammarSpec(spec);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return GrammarEngine.forTokenizer(this.tokenizer, this.vocabSize).then((e) => e.compile(spec));
   }
 
   tokenize(text: string, opts: { special?: boolean } = {}): number[] {

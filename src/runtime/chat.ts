@@ -13,6 +13,7 @@ import { ChatOutputParser } from '../chat/parser.js';
 import type { ChatTemplate } from '../chat/template.js';
 import type { ChatEvent, ChatMessage, ParsedChatOutput, ToolDefinition } from '../chat/types.js';
 import { QwenHybridError } from '../errors.js';
+import { chatConstraint, type ResponseFormat, type ToolChoice } from '../grammar/chat-format.js';
 import { generate, type GenerateOptions, type GenerateStats, type GenerationSession } from './generate.js';
 
 export interface ChatOptions extends GenerateOptions {
@@ -25,6 +26,17 @@ export interface ChatOptions extends GenerateOptions {
    * state across turns either way.
    */
   preserveThinking?: boolean;
+  /**
+   * OpenAI response_format: {type:'json_object'} or {type:'json_schema', json_schema:{schema}} constrains the reply's
+   * content (after the reasoning, which stays free) to JSON matching it (grammar/chat-format.ts).
+   */
+  responseFormat?: ResponseFormat;
+  /**
+   * 'auto' (default: the model decides), 'none' (tools are not offered), 'required' (the reply must contain a valid
+   * call of one of `tools`, its parameters per their JSON schemas) or {type:'function', function:{name}} (exactly one
+   * call of that function). Free text may precede the call, as the template allows.
+   */
+  toolChoice?: ToolChoice;
 }
 
 export type ChatResult = ParsedChatOutput & { stats: GenerateStats };
@@ -51,8 +63,14 @@ export function renderChatPrompt(
 }
 
 export function chat(session: ChatSession, messages: readonly ChatMessage[], opts: ChatOptions = {}): ChatStream {
-  const { thinking, tools, preserveThinking, ...genOpts } = opts;
+  const { thinking, tools: offered, preserveThinking, responseFormat, toolChoice, ...genOpts } = opts;
+  const tools = toolChoice === 'none' ? undefined : offered;
   const { tokens, startInReasoning } = renderChatPrompt(session, messages, { thinking, tools, preserveThinking });
+  const constraint = chatConstraint({ ...(responseFormat !== undefined ? { responseFormat } : {}), ...(toolChoice !== undefined ? { toolChoice } : {}), ...(tools ? { tools } : {}), startInReasoning });
+  if (constraint && (genOpts.jsonSchema !== undefined || genOpts.grammar !== undefined || genOpts.regex !== undefined || genOpts.constraint !== undefined)) {
+    throw new QwenHybridError('INVALID_ARGUMENT', 'chat: responseFormat / toolChoice cannot be combined with jsonSchema, grammar, regex or constraint', { parameter: 'responseFormat' });
+  }
+  if (constraint) genOpts.constraint = constraint;
   const h = session.history;
   const prefix = h.length <= tokens.length && h.every((t, i) => t === tokens[i]);
   if (!prefix) {

@@ -39,6 +39,7 @@ import { QwenHybridError, isQwenHybridError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { SAMPLE_CFG_WIDTH, Sampler, resolveLogitBias, tokenLogprobs, type SamplingOptions, type TokenLogprob } from './sampler.js';
 import { StopMatcher } from './stop.js';
+import { applyTokenMask, checkGrammarSpec, CompiledConstraint, GrammarEngine, type ConstraintMatcher, type GrammarSpec } from '../grammar/constraint.js';
 
 export type { LogitBias, SamplingOptions, TokenLogprob } from './sampler.js';
 
@@ -62,6 +63,14 @@ export interface GenerateOptions extends SamplingOptions {
   signal?: AbortSignal;
   /** Parse special tokens (<|im_start|> …) in a text prompt. Default false. */
   special?: boolean;
+  /** Constrain the output to match this JSON schema (XGrammar; see "Constrained output" in the file comment). */
+  jsonSchema?: Record<string, unknown> | boolean;
+  /** Constrain the output to this EBNF grammar (XGrammar's GBNF-like dialect, start rule `root`). */
+  grammar?: string;
+  /** Constrain the output to match this regular expression. */
+  regex?: string;
+  /** Any grammar spec (json_object, structural_tag, …), or one compiled before (model.compileGrammar). */
+  constraint?: GrammarSpec | CompiledConstraint;
 }
 
 export interface GenerateChunk {
@@ -76,6 +85,8 @@ export interface GenerateChunk {
 export type StopReason = 'eog' | 'stop-token' | 'stop-string' | 'max-tokens' | 'aborted' | 'context-full';
 
 export interface GenerateStats {
+  /** Constrained generations only: the output stopped before the grammar was complete (e.g. maxTokens). */
+  incomplete?: boolean;
   promptTokens: number;
   generatedTokens: number;
   promptMs: number;
@@ -151,8 +162,20 @@ function checkLogprobs(k: number | undefined): void {
   }
 }
 
+/** The one constraint among jsonSchema / grammar / regex / constraint (INVALID_ARGUMENT for several, INVALID_GRAMMAR for a bad shape). */
+function constraintSpec(jsonSchema: GenerateOptions['jsonSchema'], grammar: string | undefined, regex: string | undefined, constraint: GenerateOptions['constraint']): GrammarSpec | CompiledConstraint | undefined {
+  const given = [jsonSchema !== undefined && 'jsonSchema', grammar !== undefined && 'grammar', regex !== undefined && 'regex', constraint !== undefined && 'constraint'].filter(Boolean);
+  if (given.length > 1) invalid('constraint', `generate: give at most one of jsonSchema, grammar, regex, constraint (got ${given.join(', ')})`, given);
+  if (jsonSchema !== undefined) return checkGrammarSpec({ type: 'json_schema', schema: jsonSchema });
+  if (grammar !== undefined) return checkGrammarSpec({ type: 'ebnf', grammar });
+  if (regex !== undefined) return checkGrammarSpec({ type: 'regex', pattern: regex });
+  if (constraint instanceof CompiledConstraint) return constraint;
+  if (constraint !== undefined) return checkGrammarSpec(constraint);
+  return undefined;
+}
+
 export function generate(session: GenerationSession, prompt: string | readonly number[], opts: GenerateOptions = {}): GenerateStream {
-  const { maxTokens, stop, stopTokens, ignoreEos, logprobs, signal, special, logitBias, ...sampling } = opts;
+  const { maxTokens, stop, stopTokens, ignoreEos, logprobs, signal, special, logitBias, jsonSchema, grammar, regex, constraint, ...sampling } = opts;
   // Validate synchronously so bad options throw at the call, not at the first next().
   checkMaxTokens(maxTokens);
   checkLogprobs(logprobs);
@@ -162,6 +185,11 @@ export function generate(session: GenerationSession, prompt: string | readonly n
   const bias = resolveLogitBias(logitBias, V);
   if (ignoreEos === true) for (const t of session.model.tokenizer.eogIds) if (t < V && !stopIds.has(t)) bias.set(t, -Infinity);
   const sampler = new Sampler({ ...sampling, logitBias: bias, vocabSize: V });
+  const spec = constraintSpec(jsonSchema, grammar, regex, constraint);
+  if (spec && ignoreEos === true) invalid('ignoreEos', 'ignoreEos cannot be combined with a grammar (the grammar decides where EOG is allowed)', ignoreEos);
+  // Compiled now (the engine's work overlaps the prefill); a bad grammar is INVALID_GRAMMAR before any token.
+  const compiled: Promise<CompiledConstraint> | undefined = spec === undefined ? undefined : spec instanceof CompiledConstraint ? Promise.resolve(spec) : GrammarEngine.forTokenizer(session.model.tokenizer, V).then((e) => e.compile(spec));
+  compiled?.catch(() => {});
   const stopper = new StopMatcher(stop ?? []);
   const tokens = typeof prompt === 'string' ? session.model.tokenize(prompt, { special: special ?? false }) : [...prompt];
   if (tokens.length === 0) throw new QwenHybridError('INVALID_ARGUMENT', 'generate: the prompt is empty (nothing to predict from)', { parameter: 'prompt' });
@@ -220,18 +248,36 @@ export function generate(session: GenerationSession, prompt: string | readonly n
         promptTokensPerSecond: promptMs > 0 ? (promptDone * 1000) / promptMs : 0,
         tokensPerSecond: generateMs > 0 ? (yielded.length * 1000) / generateMs : 0,
         stopReason: reason ?? 'aborted',
+        ...(matcher ? { incomplete: !matcher.terminated } : {}),
       };
       resolveResult({ text, tokens: [...yielded], stats: st, ...(logprobs !== undefined ? { logprobs: [...lps] } : {}) });
     };
     const isAbort = (e: unknown): boolean => isQwenHybridError(e) && e.code === 'ABORTED';
     // The SAMPLE op can express neither a bias nor return the logits that logprobs need: host sampling then.
-    const onDevice = session.model.deviceSampling === true && session.decodeSample !== undefined && sampler.logitBias.size === 0 && logprobs === undefined;
+    // … nor a grammar's token mask (CUDA SAMPLE bitmask input: not yet).
+    const onDevice = session.model.deviceSampling === true && session.decodeSample !== undefined && sampler.logitBias.size === 0 && logprobs === undefined && compiled === undefined;
+    let matcher: ConstraintMatcher | undefined;
+    /** The grammar's allowed tokens for the next sample. */
+    let mask: Int32Array | undefined;
+    let maskedRow: Float32Array | undefined;
+    const constrain = (row: Float32Array): Float32Array => {
+      if (!mask) return row;
+      maskedRow ??= new Float32Array(row.length);
+      maskedRow.set(row);
+      applyTokenMask(maskedRow, mask);
+      return maskedRow;
+    };
     const cfg = new Float32Array(SAMPLE_CFG_WIDTH);
     const hist = new Int32Array(DEVICE_SAMPLE_WINDOW);
     try {
       let logits: Float32Array | undefined;
       /** The next token when the device already sampled it. */
       let next: number | undefined;
+      if (compiled) {
+        // Before the prefill: a bad grammar leaves the session untouched.
+        matcher = await (await compiled).matcher();
+        mask = await matcher.mask();
+      }
       const p0 = session.position;
       if (signal?.aborted) reason = 'aborted';
       else {
@@ -258,8 +304,9 @@ export function generate(session: GenerationSession, prompt: string | readonly n
           reason = 'aborted';
           break;
         }
-        const t = next ?? sampler.sample(logits!, history);
+        const t = next ?? sampler.sample(constrain(logits!), history);
         next = undefined;
+        if (matcher && !matcher.accept(t)) throw new Error(`generate: the sampler chose token ${t}, which the grammar mask banned (a bug)`);
         if (stopIds.has(t)) {
           reason = 'stop-token';
           break;
@@ -300,7 +347,15 @@ export function generate(session: GenerationSession, prompt: string | readonly n
           if (fits) {
             next = sampler.checkDeviceSample(await session.decodeSample!(t, cfg, hist, signal));
           } else {
-            logits = (await session.evaluate([t], { logits: 'last', signal }))[0];
+            const ev = session.evaluate([t], { logits: 'last', signal });
+            if (matcher) {
+              // The next mask needs only t: computed on this thread while the decode runs on the native worker
+              // (one event-loop turn first, so that the run has been handed to the worker).
+              ev.catch(() => {});
+              await new Promise<void>((r) => setImmediate(r));
+              mask = await matcher.mask();
+            }
+            logits = (await ev)[0];
             if (onDevice) next = sampler.sampleWith(logits!, history, u);
           }
         } catch (e) {
@@ -324,6 +379,7 @@ export function generate(session: GenerationSession, prompt: string | readonly n
     } finally {
       // Early return() by the consumer: stats and result still resolve (reason 'aborted', what was yielded).
       settle();
+      matcher?.dispose();
     }
   }
 

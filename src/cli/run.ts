@@ -9,7 +9,7 @@ import { generate, type GenerateOptions, type GenerateStats } from '../runtime/g
 import { resolveSampling, type SamplingOptions } from '../runtime/sampler.js';
 import { isQwenHybridError } from '../errors.js';
 import { resolveThreads } from '../runtime/threads.js';
-import { outputClosedSignal, parseCommandArgs, processOutput, UsageError, type Output } from './io.js';
+import { outputClosedSignal, parseCommandArgs, processOutput, readTextFile, UsageError, type Output } from './io.js';
 
 export const RUN_HELP = `Usage: qwen-hybrid run [-m <model.gguf>] (-p <text> | --tokens <id,id,…>) [options]
 
@@ -37,6 +37,9 @@ demo model is used (RANDOM weights: its output is meaningless).
   --kv-cache             KV cache type: f16 (default), f32 or q8_0 (about half the memory of f16)
   --backend              auto, cpu or cuda (default auto: CUDA when a device can hold the model)
   --device               CUDA device index (default 0)
+  --json-schema          constrain the output to a JSON schema (inline JSON, or @file.json)
+  --grammar              constrain the output to an EBNF grammar (inline, or @file.ebnf; start rule root)
+  --regex                constrain the output to a regular expression
   --json                 print exactly {"tokens":[…],"text":"…","timings":{…}} on stdout and nothing else
 `;
 
@@ -205,6 +208,27 @@ export function formatStats(s: GenerateStats): string {
 
 // ---------------------------------------------------------------- run
 
+/** --json-schema / --grammar / --regex (at most one; `@path` reads a file), checked before the model is opened. */
+async function constraintFromFlags(v: { 'json-schema'?: string; grammar?: string; regex?: string }): Promise<Pick<GenerateOptions, 'jsonSchema' | 'grammar' | 'regex'>> {
+  const given = (['json-schema', 'grammar', 'regex'] as const).filter((k) => v[k] !== undefined);
+  if (given.length > 1) throw new UsageError(`run: give at most one of --json-schema, --grammar and --regex (got ${given.map((g) => `--${g}`).join(', ')})`);
+  const text = async (k: 'json-schema' | 'grammar' | 'regex'): Promise<string> => {
+    const raw = v[k]!;
+    return raw.startsWith('@') ? readTextFile(raw.slice(1), `--${k}`) : raw;
+  };
+  if (v['json-schema'] !== undefined) {
+    const t = await text('json-schema');
+    try {
+      return { jsonSchema: JSON.parse(t) as Record<string, unknown> };
+    } catch (e) {
+      throw new UsageError(`run: --json-schema is not JSON: ${(e as Error).message}`);
+    }
+  }
+  if (v.grammar !== undefined) return { grammar: await text('grammar') };
+  if (v.regex !== undefined) return { regex: await text('regex') };
+  return {};
+}
+
 export async function runCommand(argv: string[], io: Output): Promise<number> {
   const { values } = parseCommandArgs('run', argv, {
     ...MODEL_OPTIONS,
@@ -212,6 +236,9 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     prompt: { type: 'string', short: 'p' },
     tokens: { type: 'string' },
     special: { type: 'boolean', default: false },
+    'json-schema': { type: 'string' },
+    grammar: { type: 'string' },
+    regex: { type: 'string' },
     'max-tokens': { type: 'string', short: 'n' },
     json: { type: 'boolean', default: false },
   }, false);
@@ -224,12 +251,13 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   const maxTokens = numberFlag('run', 'max-tokens', values['max-tokens'], true) ?? 128;
   if (maxTokens < 0) throw new UsageError(`run: --max-tokens must be ≥ 0, got ${maxTokens}`);
   const sampling = samplingFromFlags('run', values);
+  const constraint = await constraintFromFlags(values);
 
   const model = await openModel('run', values, io, { allowDemo: true, quiet: values.json });
   const { signal, done } = interruptSignal(io);
   try {
     const session = model.createSession();
-    const opts: GenerateOptions = { ...sampling, maxTokens, signal, special: values.special };
+    const opts: GenerateOptions = { ...sampling, ...constraint, maxTokens, signal, special: values.special };
     const stream = generate(session, promptTokens ?? values.prompt!, opts);
     const tokens: number[] = [];
     let text = '';

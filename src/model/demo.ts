@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { QwenHybridError, isQwenHybridError } from '../errors.js';
 import { writeGGUF } from '../gguf/writer.js';
 import { TINY_PRESETS, generateTinyModel, type TinyPresetName } from './tiny/index.js';
 
@@ -51,11 +52,27 @@ export async function demoModelPath(): Promise<string> {
 
 async function materialize(dir: string, path: string): Promise<{ path: string; generated: boolean }> {
   if (await isFile(path)) return { path, generated: false };
-  await mkdir(dir, { recursive: true });
+  // Filesystem failures (an unwritable cache, a full disk, a directory where the file goes) are FILE_WRITE_ERROR
+  // naming the path (QWEN_HYBRID_CACHE moves the cache).
+  const fsError = (what: string, target: string, e: unknown): QwenHybridError =>
+    isQwenHybridError(e) ? e : new QwenHybridError('FILE_WRITE_ERROR', `demo model: cannot ${what} ${target}: ${(e as Error)?.message ?? String(e)} (set QWEN_HYBRID_CACHE to use another cache directory)`, { file: target }, { cause: e });
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw fsError('create the cache directory', dir, e);
+  }
   const tmp = join(dir, `.demo-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   try {
-    await writeGGUF(tmp, generateTinyModel(TINY_PRESETS[DEMO_PRESET]).quantized);
-    await rename(tmp, path);
+    try {
+      await writeGGUF(tmp, generateTinyModel(TINY_PRESETS[DEMO_PRESET]).quantized);
+    } catch (e) {
+      throw fsError('write', tmp, e);
+    }
+    try {
+      await rename(tmp, path);
+    } catch (e) {
+      throw fsError('move the demo model to', path, e);
+    }
   } finally {
     await rm(tmp, { force: true });
   }

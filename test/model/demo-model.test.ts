@@ -62,12 +62,12 @@ describe('demoModelPath', () => {
     await mkdir(join(cache, 'demo-dense-r2-v1.gguf'), { recursive: true });
     await writeFile(join(cache, 'demo-dense-r2-v1.gguf', 'x'), 'x');
     process.env.QWEN_HYBRID_CACHE = cache;
-    await expect(demoModelPath()).rejects.toThrow();
+    await expect(demoModelPath()).rejects.toMatchObject({ code: 'FILE_WRITE_ERROR' });
     expect(await readdir(cache)).toEqual(['demo-dense-r2-v1.gguf']);
     // A cache path below a regular file cannot even be created.
     const file = join(dir, 'a-file');
     await writeFile(file, '');
     process.env.QWEN_HYBRID_CACHE = join(file, 'cache');
-    await expect(demoModelPath()).rejects.toThrow(/ENOTDIR|EEXIST/);
+    await expect(demoModelPath()).rejects.toMatchObject({ code: 'FILE_WRITE_ERROR', message: expect.stringMatching(/ENOTDIR|EEXIST/) });
   });
 });

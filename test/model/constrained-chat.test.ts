@@ -5,6 +5,7 @@
  * parses the tool calls; the structural tag built for thinking mode is checked by feeding hand-written replies to a
  * matcher (accepted / refused / can end).
  */
+import { thrownCode } from '../helpers/errors.js';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatConstraint, loadModel, QwenHybridError, renderChatPrompt, type Model } from '../../src/index.js';
@@ -145,15 +146,7 @@ describe('toolChoice', () => {
     const s = model.createSession({ contextSize: 1024 });
     const withTools = renderChatPrompt(s, [{ role: 'user', content: 'x' }], { tools }).prompt;
     expect(withTools).toContain('get_weather');
-    const code = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        expect(e).toBeInstanceOf(QwenHybridError);
-        return (e as QwenHybridError).code;
-      }
-      return undefined;
-    };
+    const code = thrownCode;
     const msgs = [{ role: 'user' as const, content: 'x' }];
     expect(code(() => s.chat(msgs, { tools, toolChoice: { type: 'function', function: { name: 'nope' } } }))).toBe('INVALID_ARGUMENT');
     expect(code(() => s.chat(msgs, { toolChoice: 'required' }))).toBe('INVALID_ARGUMENT');

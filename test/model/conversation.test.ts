@@ -4,6 +4,7 @@
  * meaningless, but what the session holds after each turn is checked against an independent render of the
  * conversation, so the state is exactly "this conversation's prompt + the reply", however much was reused.
  */
+import { thrownCode } from '../helpers/errors.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QwenHybridError } from '../../src/errors.js';
 import { ChatConversation, loadModel, renderChatPrompt, type ChatMessage, type Model } from '../../src/index.js';
@@ -103,15 +104,7 @@ describe('ChatConversation', () => {
   });
 
   it('typed errors: a non-session, bad messages, a disposed session, a second concurrent turn', async () => {
-    const code = (f: () => unknown): string | undefined => {
-      try {
-        f();
-      } catch (e) {
-        expect(e).toBeInstanceOf(QwenHybridError);
-        return (e as QwenHybridError).code;
-      }
-      return undefined;
-    };
+    const code = thrownCode;
     expect(code(() => new ChatConversation({} as never))).toBe('INVALID_ARGUMENT');
     const s = model.createSession({ contextSize: 1024 });
     const conv = new ChatConversation(s);

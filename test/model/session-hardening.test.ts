@@ -7,6 +7,7 @@
  *  5/6. bad prompts and options are typed errors thrown at the call (not at the first iteration);
  *  9. sequenceStateBytes takes a cache type; a context above the training context warns once.
  */
+import { thrownCode } from '../helpers/errors.js';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QwenHybridError } from '../../src/errors.js';
@@ -23,15 +24,7 @@ beforeAll(async () => {
 });
 afterAll(() => model?.dispose());
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QwenHybridError);
-    return (e as QwenHybridError).code;
-  }
-  return undefined;
-}
+const codeOf = thrownCode;
 
 async function codeOfAsync(p: () => Promise<unknown>): Promise<string | undefined> {
   try {

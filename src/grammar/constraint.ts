@@ -63,7 +63,8 @@ async function captured<T>(what: string, f: () => Promise<T>): Promise<T> {
   } catch (e) {
     const fatal = lines.filter((l) => /\[FATAL\]|error/i.test(l) && !/^Aborted\(/.test(l)).map((l) => l.replace(/^\[FATAL\]\s*\S+:\d+:\s*/, '').replace(/^Check failed: \(.*?\) is false:\s*/, ''));
     const msg = fatal.join('; ') || (e as Error)?.message || String(e);
-    const pos = /line (\d+), column (\d+)/.exec(msg);
+    // Positions are meaningful for EBNF only (a regex is compiled through XGrammar's own EBNF of it).
+    const pos = what === 'ebnf' ? /line (\d+), column (\d+)/.exec(msg) : null;
     throw new QwenHybridError('INVALID_GRAMMAR', `${what}: ${msg}`, { ...(pos ? { line: Number(pos[1]), column: Number(pos[2]) } : {}) }, { cause: e });
   } finally {
     diagnostics = prev;
@@ -127,7 +128,13 @@ export class GrammarEngine {
     if (!p) {
       p = (async () => {
         const xg = loadXGrammar();
-        const vocab = Array.from({ length: vocabSize }, (_, i) => (i < tokenizer.vocabSize ? tokenizer.tokenText(i) : ''));
+        // CONTROL (3) and UNUSED (5) tokens decode to nothing in the output: they must not count as their text, so
+        // they are given as '' (never allowed inside the grammar); EOG tokens stay, as the stop tokens.
+        const vocab = Array.from({ length: vocabSize }, (_, i) => {
+          if (i >= tokenizer.vocabSize) return '';
+          const type = tokenizer.tokenType(i);
+          return (type === 3 || type === 5) && !tokenizer.eogIds.has(i) ? '' : tokenizer.tokenText(i);
+        });
         const stops = [...tokenizer.eogIds].filter((t) => t < vocabSize);
         routeConsoleError();
         try {

@@ -39,7 +39,7 @@ import { QwenHybridError, isQwenHybridError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { SAMPLE_CFG_WIDTH, Sampler, resolveLogitBias, tokenLogprobs, type SamplingOptions, type TokenLogprob } from './sampler.js';
 import { StopMatcher } from './stop.js';
-import { applyTokenMask, checkGrammarSpec, CompiledConstraint, GrammarEngine, type ConstraintMatcher, type GrammarSpec } from '../grammar/constraint.js';
+import { applyTokenMask, checkGrammarSpec, CompiledConstraint, GrammarEngine, maskAllows, type ConstraintMatcher, type GrammarSpec } from '../grammar/constraint.js';
 
 export type { LogitBias, SamplingOptions, TokenLogprob } from './sampler.js';
 
@@ -163,13 +163,16 @@ function checkLogprobs(k: number | undefined): void {
 }
 
 /** The one constraint among jsonSchema / grammar / regex / constraint (INVALID_ARGUMENT for several, INVALID_GRAMMAR for a bad shape). */
-function constraintSpec(jsonSchema: GenerateOptions['jsonSchema'], grammar: string | undefined, regex: string | undefined, constraint: GenerateOptions['constraint']): GrammarSpec | CompiledConstraint | undefined {
+function constraintSpec(jsonSchema: GenerateOptions['jsonSchema'], grammar: string | undefined, regex: string | undefined, constraint: GenerateOptions['constraint'], V: number): GrammarSpec | CompiledConstraint | undefined {
   const given = [jsonSchema !== undefined && 'jsonSchema', grammar !== undefined && 'grammar', regex !== undefined && 'regex', constraint !== undefined && 'constraint'].filter(Boolean);
   if (given.length > 1) invalid('constraint', `generate: give at most one of jsonSchema, grammar, regex, constraint (got ${given.join(', ')})`, given);
   if (jsonSchema !== undefined) return checkGrammarSpec({ type: 'json_schema', schema: jsonSchema });
   if (grammar !== undefined) return checkGrammarSpec({ type: 'ebnf', grammar });
   if (regex !== undefined) return checkGrammarSpec({ type: 'regex', pattern: regex });
-  if (constraint instanceof CompiledConstraint) return constraint;
+  if (constraint instanceof CompiledConstraint) {
+    if (constraint.vocabSize !== V) invalid('constraint', `generate: the grammar was compiled for a vocabulary of ${constraint.vocabSize} tokens, this model has ${V} (compile it with model.compileGrammar)`, constraint.vocabSize);
+    return constraint;
+  }
   if (constraint !== undefined) return checkGrammarSpec(constraint);
   return undefined;
 }
@@ -185,7 +188,7 @@ export function generate(session: GenerationSession, prompt: string | readonly n
   const bias = resolveLogitBias(logitBias, V);
   if (ignoreEos === true) for (const t of session.model.tokenizer.eogIds) if (t < V && !stopIds.has(t)) bias.set(t, -Infinity);
   const sampler = new Sampler({ ...sampling, logitBias: bias, vocabSize: V });
-  const spec = constraintSpec(jsonSchema, grammar, regex, constraint);
+  const spec = constraintSpec(jsonSchema, grammar, regex, constraint, V);
   if (spec && ignoreEos === true) invalid('ignoreEos', 'ignoreEos cannot be combined with a grammar (the grammar decides where EOG is allowed)', ignoreEos);
   // Compiled now (the engine's work overlaps the prefill); a bad grammar is INVALID_GRAMMAR before any token.
   const compiled: Promise<CompiledConstraint> | undefined = spec === undefined ? undefined : spec instanceof CompiledConstraint ? Promise.resolve(spec) : GrammarEngine.forTokenizer(session.model.tokenizer, V).then((e) => e.compile(spec));
@@ -248,7 +251,7 @@ export function generate(session: GenerationSession, prompt: string | readonly n
         promptTokensPerSecond: promptMs > 0 ? (promptDone * 1000) / promptMs : 0,
         tokensPerSecond: generateMs > 0 ? (yielded.length * 1000) / generateMs : 0,
         stopReason: reason ?? 'aborted',
-        ...(matcher ? { incomplete: !matcher.terminated } : {}),
+        ...(matcher ? { incomplete: !(matcher.terminated || (mask !== undefined && endAllowed(mask))) } : {}),
       };
       resolveResult({ text, tokens: [...yielded], stats: st, ...(logprobs !== undefined ? { logprobs: [...lps] } : {}) });
     };
@@ -260,6 +263,8 @@ export function generate(session: GenerationSession, prompt: string | readonly n
     /** The grammar's allowed tokens for the next sample. */
     let mask: Int32Array | undefined;
     let maskedRow: Float32Array | undefined;
+    // The output is complete where the grammar may end: an EOG token is allowed next (maxTokens can land there).
+    const endAllowed = (m: Int32Array): boolean => [...tok.eogIds].some((t) => t < V && maskAllows(m, t));
     const constrain = (row: Float32Array): Float32Array => {
       if (!mask) return row;
       maskedRow ??= new Float32Array(row.length);
@@ -364,6 +369,8 @@ export function generate(session: GenerationSession, prompt: string | readonly n
           else throw e;
         }
       }
+      // The mask after the last accepted token decides `incomplete` (the loop may have stopped before computing it).
+      if (matcher && !matcher.terminated && reason !== 'aborted') mask = await matcher.mask();
       if (reason !== 'stop-string') {
         const rest = stopper.push(decoder.flush());
         const tail = rest.text + (rest.stopped ? '' : stopper.flush());

@@ -510,23 +510,23 @@ describe('errors', () => {
     expect(st.incomplete).toBe(true);
   });
 
-  // src bug (reported): generate() accepts a CompiledConstraint built for another vocabulary size. With a smaller
+  // Regression: generate() accepts a CompiledConstraint built for another vocabulary size. With a smaller
   // one (1000 < the model's 1472) the mask leaves ids ≥ 1024 unbanned, the sampler picks one, and the stream throws a
   // plain Error "the sampler chose token …, which the grammar mask banned (a bug)" after the prefill instead of a
   // typed error at the call.
-  it.skip('src bug: a CompiledConstraint of another vocabulary size is INVALID_ARGUMENT at the call', async () => {
+  it('regression: a CompiledConstraint of another vocabulary size is INVALID_ARGUMENT at the call', async () => {
     const other = await (await GrammarEngine.forTokenizer(model.tokenizer, 1000)).compile({ type: 'regex', pattern: '[a-z ]{1,30}' });
     const s = model.createSession();
     expect(thrownCode(() => s.generate(PROMPT, { constraint: other, seed: 1, temperature: 1.5, maxTokens: 30 }))).toBe('INVALID_ARGUMENT');
     s.dispose();
   });
 
-  // src bug (reported): src/grammar/constraint.ts GrammarEngine.forTokenizer gives XGrammar every token's raw text
+  // Regression: src/grammar/constraint.ts GrammarEngine.forTokenizer gives XGrammar every token's raw text
   // (tokenizer.tokenText), CONTROL and UNUSED ones included, while the output decodes those to "". A grammar then
   // accepts '<|im_start|>' or '[PAD1432]' as literal text that never reaches the output: regex
   // (<\|im_start\|>|xyz) with that token favoured completes (eog, incomplete false) with text "". Unforced, the
   // demo model's JSON strings hold [PADnnnn] tokens (dropped from the text) in most runs of a free string.
-  it.skip('src bug: the mask never allows a CONTROL or UNUSED token (they decode to nothing)', async () => {
+  it('regression: the mask never allows a CONTROL or UNUSED token (they decode to nothing)', async () => {
     const hidden = Array.from({ length: model.tokenizer.vocabSize }, (_, i) => i).filter((i) => !model.tokenizer.isEog(i) && [3, 5].includes(model.tokenizer.tokenType(i)));
     expect(hidden.length).toBeGreaterThan(0);
     const m = await (await (await engine()).compile({ type: 'json_schema', schema: { type: 'string' } })).matcher();
@@ -536,14 +536,15 @@ describe('errors', () => {
     expect(hidden.filter((t) => maskAllows(mask, t))).toEqual([]);
     const ctl = model.tokenizer.tokenId('<|im_start|>')!;
     const pattern = '(<\\|im_start\\|>|xyz)';
-    const r = await run({ regex: pattern }, 1, 0, 8, { logitBias: { [ctl]: 100 } });
+    // The literal text must then be spelled with text tokens (room for it: 32 tokens).
+    const r = await run({ regex: pattern }, 1, 0, 32, { logitBias: { [ctl]: 100 } });
     expect(r.text).toMatch(new RegExp(`^(?:${pattern})$`));
   });
 
-  // src bug (reported): a run cut by maxTokens exactly where the grammar is complete (here "054-at" for
+  // Regression: a run cut by maxTokens exactly where the grammar is complete (here "054-at" for
   // [0-9]{3}-[a-z]{2}, after which only EOG is allowed) reports incomplete: true, because incomplete is
   // !matcher.terminated and the EOG was never sampled. The output is a full match.
-  it.skip('src bug: maxTokens landing exactly on a complete match is not incomplete', async () => {
+  it('regression: maxTokens landing exactly on a complete match is not incomplete', async () => {
     const pattern = '[0-9]{3}-[a-z]{2}';
     const full = await run({ regex: pattern }, 1, 1, 40);
     const cut = await run({ regex: pattern }, 1, 1, full.tokens.length);
@@ -552,9 +553,9 @@ describe('errors', () => {
     expect(cut.stats.incomplete).toBe(false);
   });
 
-  // src bug (reported): regex errors carry XGrammar's line / column in the EBNF it generated from the pattern
+  // Regression: regex errors carry XGrammar's line / column in the EBNF it generated from the pattern
   // (`[z-a]` → line 1, column 11, past the 5-character pattern), which reads as a position in the user's regex.
-  it.skip('src bug: a regex error never reports a column outside the pattern', async () => {
+  it('regression: a regex error never reports a column outside the pattern', async () => {
     const { err } = await rejected({ regex: '[z-a]' });
     const column = (err.details as { column?: number }).column;
     if (column !== undefined) expect(column).toBeLessThanOrEqual('[z-a]'.length + 1);

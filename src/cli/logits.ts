@@ -3,6 +3,7 @@
  * over the full vocabulary in float64 (x − max − ln Σ e^(x − max)); the top K per position, best first, ties by
  * lower id.
  */
+import { tokenLogprobs } from '../runtime/sampler.js';
 import { parseCommandArgs, UsageError, type Output } from './io.js';
 import { MODEL_OPTIONS, numberFlag, openModel, tokenList } from './run.js';
 
@@ -23,29 +24,9 @@ log-probabilities (log-softmax over the full vocabulary, float64), best first.
   --json          print exactly {"positions":[{"top":[[id,logprob],…]},…]} on stdout
 `;
 
-/** Top-K (id, logprob) of one logits row, float64 log-softmax over the whole row. */
+/** Top-K (id, logprob) of one logits row, float64 log-softmax over the whole row (runtime/sampler.ts tokenLogprobs). */
 export function topLogprobs(row: ArrayLike<number>, k: number): [number, number][] {
-  const V = row.length;
-  let max = -Infinity;
-  for (let i = 0; i < V; i++) if (row[i]! > max) max = row[i]!;
-  let sum = 0;
-  for (let i = 0; i < V; i++) sum += Math.exp(row[i]! - max);
-  const lse = max + Math.log(sum);
-  const kk = Math.min(k, V);
-  // Insertion into a sorted list of the best kk (V ≫ K).
-  const best: number[] = [];
-  const before = (a: number, b: number): boolean => row[a]! > row[b]! || (row[a] === row[b] && a < b);
-  for (let i = 0; i < V; i++) {
-    if (best.length === kk && !before(i, best[kk - 1]!)) continue;
-    let j = best.length === kk ? kk - 1 : best.length;
-    if (best.length < kk) best.push(i);
-    while (j > 0 && before(i, best[j - 1]!)) {
-      best[j] = best[j - 1]!;
-      j--;
-    }
-    best[j] = i;
-  }
-  return best.map((id) => [id, row[id]! - lse]);
+  return tokenLogprobs(row, 0, Math.min(k, row.length)).topLogprobs.map((t) => [t.token, t.logprob]);
 }
 
 export async function logitsCommand(argv: string[], io: Output): Promise<number> {
